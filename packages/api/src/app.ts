@@ -1,0 +1,41 @@
+/**
+ * `buildApp(deps)` returns an unstarted Fastify app serving protocol v1 (SPEC §2). It holds no state of
+ * its own: everything lives in Redis and Postgres, so any replica can serve any request (SPEC §4.5).
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ApiDeps } from './deps.js';
+import { registerErrorHandling } from './http/errors.js';
+import { agentRoutes } from './routes/agent.routes.js';
+import { bpmsRoutes } from './routes/bpms.routes.js';
+import { statusRoutes } from './routes/status.routes.js';
+
+export interface AppOptions {
+  /** Largest accepted request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+}
+
+export async function buildApp(deps: ApiDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One debug line per request comes from the onResponse hook below instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    routerOptions: { ignoreTrailingSlash: true },
+    // On close, new requests get 503 while in-flight ones finish.
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  registerErrorHandling(app);
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
+      'request',
+    );
+  });
+
+  await app.register(bpmsRoutes, { deps });
+  await app.register(agentRoutes, { deps });
+  await app.register(statusRoutes, { deps });
+  return app;
+}

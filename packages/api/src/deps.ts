@@ -1,0 +1,53 @@
+/**
+ * What the API's domain functions need, passed in explicitly so tests can run them against real
+ * Redis and Postgres without HTTP. `openApiDeps` builds them from configuration; `close` releases them.
+ */
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Config } from '@afm/shared/config';
+import { createDb } from '@afm/shared/db/connect';
+import type { Database } from '@afm/shared/db/schema';
+import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
+import { DispatchScripts } from '@afm/shared/dispatch/scripts';
+import { TaskQueues } from '@afm/shared/dispatch/task-queues';
+import type { Logger } from '@afm/shared/logger';
+import { connectRedis, createRedis } from '@afm/shared/redis';
+
+export interface ApiDeps {
+  db: Kysely<Database>;
+  redis: Redis;
+  scripts: DispatchScripts;
+  taskQueues: TaskQueues;
+  results: ResultsQueue;
+  config: Pick<Config, 'AGENT_RETURN_TIME' | 'AGENT_ACTIVE_THRESHOLD'>;
+  logger: Logger;
+}
+
+export interface OpenedApiDeps extends ApiDeps {
+  close(): Promise<void>;
+}
+
+export async function openApiDeps(config: Config, logger: Logger): Promise<OpenedApiDeps> {
+  const redis = createRedis(config.REDIS_URL, 'client', 'afm-api');
+  redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  const db = createDb(config.DATABASE_URI, {
+    onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
+  });
+  // Start even when Redis is down: requests answer 503 until it returns and ioredis reconnects.
+  await connectRedis(redis).catch((error: unknown) => logger.error({ err: error }, 'redis is not reachable yet'));
+  const taskQueues = new TaskQueues(redis, config.QUEUE_PREFIX);
+  const results = createResultsQueue(redis, config.QUEUE_PREFIX);
+  return {
+    db,
+    redis,
+    scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
+    taskQueues,
+    results,
+    config,
+    logger,
+    async close() {
+      await Promise.allSettled([taskQueues.close(), results.close()]);
+      await Promise.allSettled([db.destroy(), redis.quit()]);
+    },
+  };
+}

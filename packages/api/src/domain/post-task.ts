@@ -1,0 +1,24 @@
+/** SPEC §2.3 — the BPMS posts a task: stored in Postgres (the system of record), then queued for agents. */
+import { insertTask } from '@afm/shared/db/tasks';
+import { AfmError } from '@afm/shared/errors';
+import type { TaskPost } from '@afm/shared/protocol';
+import type { ApiDeps } from '../deps.js';
+import { guard } from './storage.js';
+
+export async function postTask(deps: Pick<ApiDeps, 'db' | 'taskQueues' | 'logger'>, task: TaskPost): Promise<void> {
+  const postedAt = Date.now();
+  const inserted = await guard('Postgres', () => insertTask(deps.db, task, new Date(postedAt)));
+  if (!inserted) {
+    throw new AfmError('AFM_ERR_DUPLICATE_TASK', `task_id ${task.task_id} has been used before; every task needs a new id`);
+  }
+  try {
+    await deps.taskQueues.enqueue(task, postedAt);
+  } catch (error) {
+    // The task is durable in Postgres, so it is accepted: the worker's reconciler queues it once Redis answers.
+    deps.logger.warn({ err: error, task_id: task.task_id }, 'task stored but not queued yet; the reconciler will queue it');
+  }
+  deps.logger.info(
+    { event: 'task.posted', task_id: task.task_id, test_id: task.test_id, task_type: task.task_type, task_version: task.task_version },
+    'task posted',
+  );
+}

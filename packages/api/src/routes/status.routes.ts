@@ -1,0 +1,16 @@
+/** Health of the protocol (SPEC §2.5). */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { ErrorBody, StatusResponse } from '@afm/shared/protocol';
+import type { ApiDeps } from '../deps.js';
+import { getStatus } from '../domain/status.js';
+
+export const statusRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  app.get('/status', {
+    schema: {
+      summary: 'Active agents and waiting tasks; 503 when Redis or Postgres is unreachable',
+      tags: ['protocol v1'],
+      response: { 200: StatusResponse, 503: ErrorBody },
+    },
+    handler: async () => getStatus(deps),
+  });
+};

@@ -1,0 +1,66 @@
+/**
+ * Runs API replicas and/or a worker in this process until SIGTERM or SIGINT, then shuts down in order:
+ * the API stops taking connections and finishes in-flight requests, the worker finishes or returns its
+ * jobs, storage connections close. A shutdown that overruns its bound exits 1.
+ */
+import type { LoadedConfig } from '@afm/shared/config';
+import { createLogger, type Logger } from '@afm/shared/logger';
+import { startApiServer } from '@afm/api/server';
+import { runWorker } from '@afm/worker/main';
+import { prepareDatabase } from './database.js';
+
+const SHUTDOWN_BOUND_MS = 15_000;
+
+export interface ServeOptions {
+  api?: { host: string; port: number };
+  worker?: boolean;
+  name: string;
+}
+
+export async function serve(loaded: LoadedConfig, options: ServeOptions): Promise<number> {
+  const { config } = loaded;
+  const logger = createLogger(config, options.name);
+  for (const warning of loaded.warnings) logger.warn(warning);
+  if (config.AUTO_CREATE) await prepareDatabase(config, logger);
+
+  const parts: { close(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const part of parts.reverse()) await part.close();
+  };
+  try {
+    if (options.worker) parts.push(await runWorker({ config, logger }));
+    if (options.api) parts.push(await startApiServer({ config, logger, ...options.api }));
+  } catch (error) {
+    await stopAll().catch(() => undefined);
+    throw error;
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal }, 'shutting down');
+  return shutdown(stopAll, logger);
+}
+
+async function shutdown(stopAll: () => Promise<void>, logger: Logger): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const overrun = new Promise<number>((resolve) => {
+    timer = setTimeout(() => {
+      logger.error({ boundMs: SHUTDOWN_BOUND_MS }, 'shutdown overran its bound');
+      resolve(1);
+    }, SHUTDOWN_BOUND_MS);
+  });
+  const done = stopAll().then(
+    () => 0,
+    (error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      return 1;
+    },
+  );
+  const code = await Promise.race([done, overrun]);
+  clearTimeout(timer);
+  logger.info({ code }, 'stopped');
+  logger.flush?.();
+  return code;
+}

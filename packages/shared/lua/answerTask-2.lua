@@ -1,0 +1,22 @@
+--[[
+  Accepts the outcome of a claimed task: the first one wins (SPEC §4.3). Compare-and-set on the task
+  hash from "claimed" to "answered"; the outcome is kept in the hash and the task is listed as unsaved
+  until the worker has written it to Postgres, so an accepted outcome survives a lost results job.
+
+  Input:
+    KEYS[1] task hash    KEYS[2] unsaved zset
+    ARGV[1] task id      ARGV[2] outcome JSON    ARGV[3] now (ms)    ARGV[4] held-set key prefix
+
+  Output: {"ok", agent id, claimed at} when accepted; otherwise {state}, with state "missing" when
+  Redis does not know the task.
+]]
+local rcall = redis.call
+local state = rcall("HGET", KEYS[1], "state")
+if not state then return {"missing"} end
+if state ~= "claimed" then return {state} end
+
+local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at")
+rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[2], "finished_at", ARGV[3])
+rcall("ZADD", KEYS[2], ARGV[3], ARGV[1])
+rcall("SREM", ARGV[4] .. claim[1], ARGV[1])
+return {"ok", claim[1], claim[2]}

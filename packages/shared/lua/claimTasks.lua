@@ -1,0 +1,89 @@
+--[[
+  Registers an agent's poll and claims up to max_tasks waiting tasks for it, oldest first across the
+  task queues of its capabilities (SPEC §2.1). One atomic script: a task goes to one agent only,
+  however many API replicas poll at once, and a poll costs one round trip whatever it claims.
+
+  A claimed job leaves BullMQ at once (popped from `wait`, job hash deleted); the claim lives in AFM's
+  task hash, which no lock expiry can take away, so an agent may hold a task for hours.
+  A job whose task hash says anything but "waiting" (claimed, cancelled, finished) is a stale copy,
+  e.g. re-added by the reconciler, and is dropped: a task with a result is never handed out again.
+
+  Input:
+    KEYS[1] agents last-seen zset     KEYS[2] agent hash      KEYS[3] dirty agents set
+    KEYS[4] dirty claims zset         KEYS[5] agent's held-task set
+    KEYS[4 + 2i], KEYS[5 + 2i]        wait list and meta hash of capability queue i (i = 1..n)
+
+    ARGV[1] agent id    ARGV[2] now (ms)    ARGV[3] max tasks
+    ARGV[4] agent name  ARGV[5] location JSON ('' when absent)  ARGV[6] capabilities JSON
+    ARGV[7] agent time  ARGV[8] task hash key prefix            ARGV[9] BullMQ key prefix
+    ARGV[9 + i]         name of capability queue i
+
+  Output: the claimed jobs' data (JSON strings), oldest first.
+]]
+local rcall = redis.call
+local agentId, now, maxTasks = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local taskPrefix, bullPrefix = ARGV[8], ARGV[9]
+
+rcall("HSET", KEYS[2], "name", ARGV[4], "location", ARGV[5], "capabilities", ARGV[6],
+      "agent_time", ARGV[7], "last_seen", now)
+rcall("HSETNX", KEYS[2], "first_seen", now)
+rcall("ZADD", KEYS[1], now, agentId)
+rcall("SADD", KEYS[3], agentId)
+
+local claimed = {}
+if maxTasks <= 0 then return claimed end
+
+local queueCount = (#KEYS - 5) / 2
+local heads = {}
+
+local function waitKey(i) return KEYS[4 + 2 * i] end
+local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[9 + i] .. ":" end
+
+-- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
+local function peek(i)
+  while true do
+    local jobId = rcall("LINDEX", waitKey(i), -1)
+    if not jobId then
+      heads[i] = false
+      return
+    end
+    local timestamp = rcall("HGET", jobPrefix(i) .. jobId, "timestamp")
+    if timestamp then
+      heads[i] = {jobId, tonumber(timestamp)}
+      return
+    end
+    rcall("RPOP", waitKey(i)) -- the id of a job removed behind BullMQ's back
+  end
+end
+
+for i = 1, queueCount do
+  if rcall("HEXISTS", KEYS[5 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
+end
+
+while #claimed < maxTasks do
+  local best
+  for i = 1, queueCount do
+    local head = heads[i]
+    if head and (not best or head[2] < heads[best][2]) then best = i end
+  end
+  if not best then break end
+
+  local jobId = heads[best][1]
+  local jobKey = jobPrefix(best) .. jobId
+  rcall("RPOP", waitKey(best))
+  local data = rcall("HGET", jobKey, "data")
+  rcall("DEL", jobKey, jobKey .. ":logs")
+
+  local taskKey = taskPrefix .. jobId
+  local state = rcall("HGET", taskKey, "state")
+  if data and (not state or state == "waiting") then
+    rcall("HSET", taskKey, "state", "claimed", "agent", agentId, "claimed_at", now,
+          "queue", ARGV[9 + best])
+    rcall("SADD", KEYS[5], jobId)
+    rcall("ZADD", KEYS[4], now, jobId)
+    claimed[#claimed + 1] = data
+  end
+  peek(best)
+end
+
+return claimed

@@ -1,0 +1,197 @@
+/**
+ * Configuration (SPEC §5), parsed once into a typed object.
+ * Precedence: defaults < environment < config file (`--config` or `SLAMON_AFM_CFG`) < command-line flags.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, 1: true, false: false, no: false, 0: false };
+
+const booleanValue = z.preprocess(
+  (value) => (typeof value === 'string' ? BOOLEAN_WORDS[value.trim().toLowerCase()] ?? value : value),
+  z.boolean({ error: 'must be one of true/false/yes/no/1/0' }),
+);
+
+const seconds = z.coerce
+  .number({ error: 'must be a number of seconds' })
+  .refine((value) => Number.isFinite(value) && value > 0, 'must be a number of seconds greater than 0');
+
+const LOG_LEVEL_NAMES = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const logLevel = z.preprocess(
+  (value) => (typeof value === 'string' ? value.trim().toLowerCase() : typeof value === 'number' ? String(value) : value),
+  z.union([z.enum(LOG_LEVEL_NAMES), z.string().regex(/^\d+$/)], {
+    error: `must be one of ${LOG_LEVEL_NAMES.join('/')} or a pino level number`,
+  }),
+);
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
+
+export const ConfigSchema = z.object({
+  DATABASE_URI: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/slamon'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores')
+    .default('slamon'),
+  AGENT_RETURN_TIME: seconds.default(60),
+  AGENT_ACTIVE_THRESHOLD: seconds.default(300),
+  AGENT_DROP_THRESHOLD: seconds.default(3600),
+  CLEANUP_INTERVAL: seconds.default(10),
+  AUTO_CREATE: booleanValue.default(true),
+  AUTO_CLEANUP: booleanValue.default(true),
+  LOG_FILE: z.string().min(1).optional(),
+  LOG_LEVEL: logLevel.default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigKey = keyof Config;
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+
+/** Older names still accepted, mapped to the current key (the Python AFM's Flask-SQLAlchemy setting). */
+export const CONFIG_ALIASES: Record<string, ConfigKey> = { SQLALCHEMY_DATABASE_URI: 'DATABASE_URI' };
+
+/** Keys whose values are masked when configuration is printed. */
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set(['DATABASE_URI', 'REDIS_URL']);
+
+export type ConfigSource = 'default' | 'env' | 'file' | 'flag';
+
+export interface LoadedConfig {
+  config: Config;
+  sources: Record<ConfigKey, ConfigSource>;
+  file?: string;
+  warnings: string[];
+}
+
+export interface ConfigInputs {
+  env?: NodeJS.ProcessEnv;
+  /** Path from `--config`; falls back to `SLAMON_AFM_CFG` in `env`. */
+  file?: string;
+  /** Values given as command-line flags, keyed by config key. */
+  flags?: Partial<Record<ConfigKey, string | undefined>>;
+}
+
+/** Bad configuration: a usage error (exit code 2) naming the key. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type RawValues = Partial<Record<ConfigKey, unknown>>;
+
+function canonicalKey(key: string): ConfigKey | undefined {
+  const upper = key.trim().toUpperCase();
+  if ((CONFIG_KEYS as string[]).includes(upper)) return upper as ConfigKey;
+  return CONFIG_ALIASES[upper];
+}
+
+/** Picks known keys out of a flat record; a canonical key beats its alias given in the same place. */
+function pickKnown(record: Record<string, unknown>, unknown?: string[]): RawValues {
+  const values: RawValues = {};
+  const fromAlias = new Set<ConfigKey>();
+  for (const [name, value] of Object.entries(record)) {
+    if (value === undefined) continue;
+    const key = canonicalKey(name);
+    if (!key) {
+      unknown?.push(name);
+      continue;
+    }
+    const isAlias = key !== name.trim().toUpperCase();
+    if (isAlias && key in values && !fromAlias.has(key)) continue;
+    values[key] = value;
+    if (isAlias) fromAlias.add(key);
+    else fromAlias.delete(key);
+  }
+  return values;
+}
+
+/** Parses a config file: a JSON object, or `KEY=value` lines with `#` comments. */
+export function parseConfigFile(text: string, path: string): Record<string, unknown> {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch (error) {
+      throw new ConfigError(`config file ${path}: invalid JSON (${(error as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${path}: must hold a JSON object`);
+    }
+    return parsed as Record<string, unknown>;
+  }
+  const record: Record<string, unknown> = {};
+  trimmed.split(/\r?\n/).forEach((line, index) => {
+    const content = line.trim();
+    if (content === '' || content.startsWith('#')) return;
+    const eq = content.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`config file ${path}, line ${index + 1}: expected KEY=value`);
+    let value = content.slice(eq + 1).trim();
+    if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
+    record[content.slice(0, eq).trim()] = value;
+  });
+  return record;
+}
+
+export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
+  const env = inputs.env ?? process.env;
+  const warnings: string[] = [];
+  const layers: [ConfigSource, RawValues][] = [['env', pickKnown(env)]];
+
+  const file = inputs.file ?? (env.SLAMON_AFM_CFG || undefined);
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`config file ${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    const unknown: string[] = [];
+    layers.push(['file', pickKnown(parseConfigFile(text, file), unknown)]);
+    for (const key of unknown) warnings.push(`config file ${file}: unknown key ${key} ignored`);
+  }
+  layers.push(['flag', pickKnown(inputs.flags ?? {})]);
+
+  const raw: RawValues = {};
+  const sources = Object.fromEntries(CONFIG_KEYS.map((key) => [key, 'default'])) as Record<ConfigKey, ConfigSource>;
+  for (const [source, values] of layers) {
+    for (const [key, value] of Object.entries(values) as [ConfigKey, unknown][]) {
+      const trimmed = typeof value === 'string' ? value.trim() : value;
+      // An empty value means "not set": the lower layer's value (or the default) applies.
+      if (trimmed === '') continue;
+      raw[key] = trimmed;
+      sources[key] = source;
+    }
+  }
+
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      return `${key}=${JSON.stringify(raw[key as ConfigKey])} (from ${sources[key as ConfigKey] ?? 'default'}): ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return { config: parsed.data, sources, ...(file ? { file } : {}), warnings };
+}
+
+/** Hides passwords in connection URLs so configuration can be printed or logged. */
+export function maskSecret(value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '***';
+  }
+}

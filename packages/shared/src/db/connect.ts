@@ -1,0 +1,53 @@
+/** Postgres connections: one pg pool behind one Kysely instance per process. */
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+// Return int8 (counts) as numbers: AFM's counts stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+export interface DbOptions {
+  /** Pool size (default 10). */
+  max?: number;
+  /** Called for errors of idle pooled connections (e.g. Postgres restarted); the pool replaces them. */
+  onError?: (error: Error) => void;
+}
+
+export function createDb(uri: string, options: DbOptions = {}): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: uri,
+    max: options.max ?? 10,
+    // Fail fast when Postgres is down, so requests answer 503 instead of hanging.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on('error', (error) => options.onError?.(error));
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Creates the database named in `uri` when it does not exist yet (AUTO_CREATE on a fresh server). */
+export async function ensureDatabase(uri: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    return false;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '3D000') throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const target = new URL(uri);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  target.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: 5_000 });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${pg.escapeIdentifier(name)}`);
+  } catch (error) {
+    // Another process created it at the same moment.
+    if ((error as { code?: string }).code !== '42P04') throw error;
+  } finally {
+    await admin.end();
+  }
+  return true;
+}

@@ -1,0 +1,67 @@
+/**
+ * The `results` queue: the hand-off of finished tasks from API replicas (and cleanup) to the worker,
+ * which writes them to Postgres. Results wait here while Postgres is down (SPEC §4.4).
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { RESULTS_QUEUE, type ResultJob, type ResultsJobName, type TaskOutcome } from '../queues.js';
+import type { AnswerReply, DispatchScripts } from './scripts.js';
+
+export type ResultsQueue = Queue<ResultJob, unknown, ResultsJobName>;
+
+/**
+ * jobId = task id makes a re-submitted result a no-op while the first is pending. Failures other than
+ * "Postgres is down" (which the worker waits out without spending attempts) are retried a few times and
+ * then kept in the failed set for an operator to inspect and retry.
+ */
+export const RESULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 10,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: true,
+  removeOnFail: false,
+};
+
+export function createResultsQueue(redis: Redis, prefix: string): ResultsQueue {
+  const queue: ResultsQueue = new Queue(RESULTS_QUEUE, {
+    connection: redis,
+    prefix,
+    skipVersionCheck: true,
+    streams: { events: { maxLen: 1_000 } },
+  });
+  queue.on('error', () => undefined);
+  return queue;
+}
+
+export async function submitResult(queue: ResultsQueue, job: ResultJob): Promise<void> {
+  await queue.add('result', job, { ...RESULT_JOB_OPTIONS, jobId: job.task_id });
+}
+
+export interface SettleDeps {
+  scripts: DispatchScripts;
+  results: ResultsQueue;
+  /** Told when the outcome was accepted but its results job could not be queued; sync re-queues it. */
+  onSubmitError?: (error: unknown, taskId: string) => void;
+}
+
+/**
+ * Settles a claimed task with its outcome, first one wins: compare-and-set in Redis, then a results job
+ * for the worker. Once the compare-and-set succeeded the outcome is accepted: it is kept in Redis until
+ * Postgres has it, so a failure to queue the job is reported, not thrown (sync re-queues it).
+ */
+export async function settleTask(deps: SettleDeps, taskId: string, outcome: TaskOutcome, now: number): Promise<AnswerReply> {
+  const reply = await deps.scripts.answerTask(taskId, JSON.stringify(outcome), now);
+  if (reply.accepted) {
+    try {
+      await submitResult(deps.results, {
+        task_id: taskId,
+        outcome,
+        finished_at: now,
+        agent_id: reply.agentId,
+        claimed_at: reply.claimedAt,
+      });
+    } catch (error) {
+      deps.onSubmitError?.(error, taskId);
+    }
+  }
+  return reply;
+}

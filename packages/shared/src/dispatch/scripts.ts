@@ -1,0 +1,131 @@
+/**
+ * AFM's Redis scripts (../../lua/*.lua), one typed method each. The file name says how many keys a
+ * script takes (`name-<numKeys>.lua`); claimTasks takes a variable number (two per capability queue).
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { afmKeys, bullKeys, type AfmKeys } from '../queues.js';
+
+const SCRIPT_FILES = {
+  claimTasks: 'claimTasks.lua',
+  answerTask: 'answerTask-2.lua',
+  finishTask: 'finishTask-2.lua',
+  restoreClaim: 'restoreClaim-2.lua',
+  countWaiting: 'countWaiting-1.lua',
+} as const;
+
+type ScriptName = keyof typeof SCRIPT_FILES;
+
+const sources = new Map<ScriptName, { lua: string; numberOfKeys?: number }>();
+function source(name: ScriptName) {
+  let script = sources.get(name);
+  if (!script) {
+    const file = SCRIPT_FILES[name];
+    const keys = /-(\d+)\.lua$/.exec(file)?.[1];
+    script = {
+      lua: readFileSync(new URL(`../../lua/${file}`, import.meta.url), 'utf8'),
+      ...(keys ? { numberOfKeys: Number(keys) } : {}),
+    };
+    sources.set(name, script);
+  }
+  return script;
+}
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+export interface AgentPoll {
+  agentId: string;
+  name: string;
+  /** JSON of the agent's location, or '' when it sent none. */
+  location: string;
+  /** JSON of the agent's capabilities. */
+  capabilities: string;
+  agentTime: string;
+  maxTasks: number;
+  /** Capability queues, in the agent's order. */
+  queues: string[];
+  now: number;
+}
+
+export type AnswerReply =
+  | { accepted: true; agentId: string; claimedAt: number }
+  | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | (string & {}) };
+
+/** Typed access to AFM's scripts on one ioredis client, for one key prefix. */
+export class DispatchScripts {
+  readonly keys: AfmKeys;
+
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    this.keys = afmKeys(prefix);
+    for (const name of Object.keys(SCRIPT_FILES) as ScriptName[]) {
+      if (!(name in redis)) redis.defineCommand(name, source(name));
+    }
+  }
+
+  private call(name: ScriptName): ScriptCall {
+    return (this.redis as unknown as Record<ScriptName, ScriptCall>)[name].bind(this.redis);
+  }
+
+  /** Registers the poll and claims up to `maxTasks` tasks; returns the claimed jobs' data, oldest first. */
+  async claimTasks(poll: AgentPoll): Promise<string[]> {
+    const k = this.keys;
+    const keys = [k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId)];
+    for (const queue of poll.queues) {
+      const bull = bullKeys(this.prefix, queue);
+      keys.push(bull.wait, bull.meta);
+    }
+    const args = [
+      poll.agentId,
+      poll.now,
+      poll.maxTasks,
+      poll.name,
+      poll.location,
+      poll.capabilities,
+      poll.agentTime,
+      k.taskPrefix,
+      this.prefix,
+      ...poll.queues,
+    ];
+    return (await this.call('claimTasks')(keys.length, ...keys, ...args)) as string[];
+  }
+
+  /** Compare-and-set "claimed" → "answered": true only for the first outcome of a claimed task. */
+  async answerTask(taskId: string, outcomeJson: string, now: number): Promise<AnswerReply> {
+    const reply = (await this.call('answerTask')(
+      this.keys.task(taskId),
+      this.keys.unsaved,
+      taskId,
+      outcomeJson,
+      now,
+      this.keys.heldPrefix,
+    )) as string[];
+    if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]) };
+    return { accepted: false, state: reply[0]! };
+  }
+
+  /** After Postgres holds the outcome: shrink the task hash to an expiring tombstone. */
+  async finishTask(taskId: string, tombstoneSeconds: number): Promise<void> {
+    await this.call('finishTask')(this.keys.task(taskId), this.keys.unsaved, taskId, Math.ceil(tombstoneSeconds));
+  }
+
+  /** Rebuilds a claim from Postgres when Redis does not know the task; true when restored. */
+  async restoreClaim(taskId: string, agentId: string, claimedAt: number, queue: string): Promise<boolean> {
+    const restored = await this.call('restoreClaim')(
+      this.keys.task(taskId),
+      this.keys.held(agentId),
+      taskId,
+      agentId,
+      claimedAt,
+      queue,
+    );
+    return restored === 1;
+  }
+
+  /** Tasks waiting in all task queues. */
+  async countWaiting(): Promise<number> {
+    return Number(await this.call('countWaiting')(this.keys.queues, this.prefix));
+  }
+}

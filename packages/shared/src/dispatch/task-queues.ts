@@ -1,0 +1,65 @@
+/**
+ * The BullMQ task queues, one per (task type, version), all on one shared Redis connection
+ * (a BullMQ Queue given an ioredis instance reuses it instead of opening its own).
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afmKeys, taskQueueName, type TaskJob } from '../queues.js';
+
+/** Nobody subscribes to task queue events; keep BullMQ's event stream per queue short. */
+const EVENTS_MAX_LEN = 100;
+
+export class TaskQueues {
+  private readonly queues = new Map<string, Queue<TaskJob>>();
+  private readonly registryKey: string;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    this.registryKey = afmKeys(prefix).queues;
+  }
+
+  /** The queue of one task type and version (created on first use, then cached). */
+  get(type: string, version: number): Queue<TaskJob> {
+    return this.byName(taskQueueName(type, version));
+  }
+
+  byName(name: string): Queue<TaskJob> {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue<TaskJob>(name, {
+        connection: this.redis,
+        prefix: this.prefix,
+        skipVersionCheck: true,
+        streams: { events: { maxLen: EVENTS_MAX_LEN } },
+      });
+      // Errors surface on the awaited calls; without a listener an 'error' event would crash the process.
+      queue.on('error', () => undefined);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Puts a task in its queue. The job id is the task id, and the job timestamp the posting time, by
+   * which claimTasks orders tasks across queues. Adding a job whose id is already waiting is a no-op.
+   */
+  async enqueue(task: TaskJob, postedAt: number): Promise<void> {
+    const name = taskQueueName(task.task_type, task.task_version);
+    await Promise.all([
+      this.redis.sadd(this.registryKey, name),
+      this.byName(name).add(task.task_type, task, { jobId: task.task_id, timestamp: postedAt }),
+    ]);
+  }
+
+  /** Names of every task queue ever used with this prefix. */
+  async names(): Promise<string[]> {
+    return (await this.redis.smembers(this.registryKey)).sort();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+}

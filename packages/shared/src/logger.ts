@@ -1,0 +1,29 @@
+/** pino loggers configured by LOG_LEVEL, LOG_FILE and LOG_FORMAT (SPEC §5). */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import type { Config } from './config.js';
+
+export type { Logger } from 'pino';
+
+export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE' | 'LOG_FORMAT'>, name: string): Logger {
+  const numeric = /^\d+$/.test(config.LOG_LEVEL);
+  const options = {
+    name,
+    // pino takes names; a number maps to the nearest standard level at or below it.
+    level: numeric ? levelName(Number(config.LOG_LEVEL)) : (config.LOG_LEVEL as LevelWithSilent),
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  const destination = config.LOG_FILE ?? 2;
+  if (config.LOG_FORMAT === 'pretty') {
+    return pino(options, pino.transport({ target: 'pino-pretty', options: { destination, colorize: false } }));
+  }
+  return pino(options, pino.destination({ dest: destination, sync: false, mkdir: true }));
+}
+
+function levelName(value: number): LevelWithSilent {
+  const levels: [number, LevelWithSilent][] = [
+    [60, 'fatal'], [50, 'error'], [40, 'warn'], [30, 'info'], [20, 'debug'], [10, 'trace'],
+  ];
+  if (value === Infinity || value > 60) return 'silent';
+  return levels.find(([threshold]) => value >= threshold)?.[1] ?? 'trace';
+}

@@ -1,0 +1,138 @@
+/**
+ * Protocol version 1: every request and response body of SPEC §2, as strict zod schemas.
+ * They are the single source of validation, TypeScript types and the OpenAPI document.
+ */
+import { z } from 'zod';
+
+const UUID_PATTERN = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}$/;
+
+/** Longest task type accepted; a queue name and several Redis keys are built from it. */
+export const MAX_TASK_TYPE_LENGTH = 200;
+
+export const Uuid = z.string().regex(UUID_PATTERN, 'must be a UUID (8-4-4-4-12 hex digits)');
+
+/** Arbitrary JSON object (task data, task results). Arrays and scalars are refused. */
+export const JsonObject = z.record(z.string(), z.unknown());
+export type JsonObject = z.infer<typeof JsonObject>;
+
+export const Protocol = z.literal(1, { error: 'only protocol 1 is served' });
+
+export const TaskType = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_TASK_TYPE_LENGTH, `must be at most ${MAX_TASK_TYPE_LENGTH} characters`);
+
+/** Versions are stored as Postgres integers, so they are bounded to int32. */
+export const TaskVersion = z.int32();
+
+/** ISO 8601 timestamp with a time-zone offset, e.g. `2026-11-25T14:01:00.000+00:00`. */
+export const Timestamp = z.string().describe('ISO 8601 timestamp with a time-zone offset');
+
+// §2.1 Agent asks for tasks — POST /tasks
+
+export const AgentLocation = z.strictObject({
+  country: z.string().length(2, 'must be an ISO 3166-1 alpha-2 code (2 characters)'),
+  region: z.string().min(2, 'must be 2 to 4 characters').max(4, 'must be 2 to 4 characters'),
+  latitude: z.number().optional(),
+  longitude: z.number().optional(),
+});
+export type AgentLocation = z.infer<typeof AgentLocation>;
+
+export const Capability = z.strictObject({ version: TaskVersion });
+
+export const PollRequest = z
+  .strictObject({
+    protocol: Protocol,
+    agent_id: Uuid,
+    agent_name: z.string(),
+    agent_location: AgentLocation.optional(),
+    agent_time: z.string().describe('agent local time; any string is accepted'),
+    agent_capabilities: z.record(TaskType, Capability),
+    max_tasks: z.int().min(0, 'must be 0 or more'),
+  })
+  .meta({ id: 'PollRequest' });
+export type PollRequest = z.infer<typeof PollRequest>;
+
+/** A task as handed to an agent: exactly these four keys. */
+export const DispatchedTask = z.strictObject({
+  task_id: Uuid,
+  task_type: TaskType,
+  task_version: TaskVersion,
+  task_data: JsonObject,
+});
+export type DispatchedTask = z.infer<typeof DispatchedTask>;
+
+export const PollResponse = z
+  .strictObject({
+    tasks: z.array(DispatchedTask),
+    return_time: Timestamp,
+  })
+  .meta({ id: 'PollResponse' });
+export type PollResponse = z.infer<typeof PollResponse>;
+
+// §2.2 Agent posts a result — POST /tasks/response
+
+export const ResultPost = z
+  .union([
+    z.strictObject({ protocol: Protocol, task_id: Uuid, task_data: JsonObject }),
+    z.strictObject({ protocol: Protocol, task_id: Uuid, task_error: z.string() }),
+  ])
+  .meta({ id: 'ResultPost' });
+export type ResultPost = z.infer<typeof ResultPost>;
+
+// §2.3 BPMS posts a task — POST /task
+
+export const TaskPost = z
+  .strictObject({
+    task_id: Uuid,
+    test_id: Uuid,
+    task_type: TaskType,
+    task_version: TaskVersion,
+    task_data: JsonObject.default({}),
+  })
+  .meta({ id: 'TaskPost' });
+export type TaskPost = z.output<typeof TaskPost>;
+
+// §2.4 BPMS reads a task — GET /task/:task_id
+
+export const TaskIdParams = z.strictObject({ task_id: Uuid });
+
+export const TaskView = z
+  .strictObject({
+    task_id: Uuid,
+    test_id: Uuid,
+    task_type: TaskType,
+    task_version: TaskVersion,
+    task_data: JsonObject,
+    task_completed: Timestamp.optional(),
+    task_result: JsonObject.optional(),
+    task_failed: Timestamp.optional(),
+    task_error: z.string().optional(),
+  })
+  .meta({ id: 'TaskView' });
+export type TaskView = z.infer<typeof TaskView>;
+
+// §2.5 Health — GET /status
+
+export const StatusResponse = z
+  .object({
+    agents: z.int().min(0).describe('agents seen within AGENT_ACTIVE_THRESHOLD'),
+    tasks_waiting: z.int().min(0).describe('tasks not yet claimed'),
+  })
+  .meta({ id: 'StatusResponse' });
+export type StatusResponse = z.infer<typeof StatusResponse>;
+
+// §2.2, §2.3: acceptance is a 200 with an empty body.
+export const EmptyBody = z.literal('').describe('empty body');
+
+// §2.6 Errors
+
+export const ErrorBody = z
+  .object({
+    statusCode: z.int(),
+    code: z.string().describe('stable machine-readable code, AFM_ERR_*'),
+    error: z.string().describe('HTTP reason phrase'),
+    message: z.string().describe('what is wrong, naming the field'),
+  })
+  .meta({ id: 'ErrorBody' });
+export type ErrorBody = z.infer<typeof ErrorBody>;

@@ -1,0 +1,97 @@
+/**
+ * Every queue name, Redis key and job payload of AFM is built here and nowhere else (SPEC §4).
+ *
+ * - One BullMQ queue per (task type, version) holds the tasks waiting for an agent.
+ * - `results` carries accepted results and failures to the worker, which writes them to Postgres.
+ * - `maintenance` runs the worker's repeatable jobs (sync of hot state, cleanup).
+ * - Keys under `<prefix>:afm:` hold the dispatch state machine of claimed tasks and the agent registry.
+ */
+import type { JsonObject } from './protocol.js';
+
+export const RESULTS_QUEUE = 'results';
+export const MAINTENANCE_QUEUE = 'maintenance';
+
+const TASK_QUEUE_PATTERN = /^task\.([^.]+)\.v(-?\d+)$/;
+
+/** Queue names may not contain ':' (BullMQ) and must map back to one (type, version): dots are encoded too. */
+const encodeType = (type: string) => encodeURIComponent(type).replaceAll('.', '%2E');
+
+export function taskQueueName(type: string, version: number): string {
+  return `task.${encodeType(type)}.v${version}`;
+}
+
+export function parseTaskQueueName(name: string): { type: string; version: number } | undefined {
+  const match = TASK_QUEUE_PATTERN.exec(name);
+  if (!match) return undefined;
+  return { type: decodeURIComponent(match[1]!), version: Number(match[2]) };
+}
+
+/** BullMQ's own key layout for a queue (`<prefix>:<queue>:<suffix>`), used by AFM's Lua scripts. */
+export function bullKeys(prefix: string, queue: string) {
+  const base = `${prefix}:${queue}:`;
+  return {
+    /** Prefix of job hashes: job key = jobPrefix + jobId. */
+    jobPrefix: base,
+    wait: `${base}wait`,
+    meta: `${base}meta`,
+    events: `${base}events`,
+  };
+}
+
+/** AFM's own Redis keys, all under `<prefix>:afm:`. */
+export function afmKeys(prefix: string) {
+  const base = `${prefix}:afm:`;
+  return {
+    /** Prefix of per-task dispatch hashes (state machine: claimed → answered → done). */
+    taskPrefix: `${base}t:`,
+    task: (taskId: string) => `${base}t:${taskId}`,
+    /** Prefix of per-agent sets of held task ids. */
+    heldPrefix: `${base}held:`,
+    held: (agentId: string) => `${base}held:${agentId}`,
+    /** Prefix of per-agent hashes (name, location, capabilities, first/last seen). */
+    agentPrefix: `${base}a:`,
+    agent: (agentId: string) => `${base}a:${agentId}`,
+    /** Sorted set agent id → last seen (ms). */
+    agentsSeen: `${base}agents`,
+    /** Agents whose hot state Postgres has not seen yet. */
+    agentsDirty: `${base}agents:dirty`,
+    /** Sorted set task id → claim time (ms) of claims Postgres has not seen yet. */
+    claimsDirty: `${base}claims:dirty`,
+    /** Sorted set task id → acceptance time (ms) of results not yet written to Postgres. */
+    unsaved: `${base}unsaved`,
+    /** Set of the task queue names ever used, so counts and rebuilds can find them. */
+    queues: `${base}queues`,
+    /** Present while Redis holds state rebuilt from (or consistent with) Postgres; absent after a flush. */
+    epoch: `${base}epoch`,
+    /** Posting time (ms) up to which the reconciler has verified that every task reached Redis. */
+    reconciled: `${base}reconciled`,
+  };
+}
+export type AfmKeys = ReturnType<typeof afmKeys>;
+
+/** Payload of a job in a task queue: everything an agent needs, plus grouping and posting time. */
+export interface TaskJob {
+  task_id: string;
+  test_id: string;
+  task_type: string;
+  task_version: number;
+  task_data: JsonObject;
+}
+
+/** How a task finished: an agent's result or error, or a failure decided by AFM (e.g. silent agent). */
+export type TaskOutcome =
+  | { state: 'completed'; result: JsonObject }
+  | { state: 'failed'; error: string };
+
+/** Payload of a `results` job: one finished task, written to Postgres idempotently by the worker. */
+export interface ResultJob {
+  task_id: string;
+  outcome: TaskOutcome;
+  /** When AFM accepted the outcome (ms since epoch): the task's completion/failure time. */
+  finished_at: number;
+  agent_id: string | null;
+  claimed_at: number | null;
+}
+
+export type ResultsJobName = 'result';
+export type MaintenanceJobName = 'sync';

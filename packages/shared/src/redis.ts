@@ -1,0 +1,44 @@
+/** Redis connections. Each process opens few: one for requests and scripts, BullMQ workers their own. */
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type RedisRole =
+  /** API replicas and CLI: commands fail at once while Redis is down, so requests can answer 503. */
+  | 'client'
+  /** BullMQ workers: commands wait for the reconnection instead (BullMQ requires this). */
+  | 'worker';
+
+export function createRedis(url: string, role: RedisRole, name?: string): Redis {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    connectionName: name,
+    // Reconnect forever, backing off to 2 s.
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+    ...(role === 'client'
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000 }
+      : { maxRetriesPerRequest: null, enableReadyCheck: true }),
+  };
+  return new Redis(url, options);
+}
+
+/** Connects a lazily created client; resolves once it is ready for commands. */
+export async function connectRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'wait') await redis.connect();
+  else if (redis.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', resolve);
+      redis.once('end', () => reject(new Error('Redis connection ended')));
+    });
+  }
+}
+
+/** Deletes every key under a prefix (tests, `drop` of a whole AFM): SCAN, never KEYS. */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}

@@ -1,0 +1,106 @@
+// SPEC §5: every key, precedence defaults < env < file < flags, aliases, validation naming the key.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_KEYS, ConfigError, loadConfig, maskSecret } from '../src/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'afm-config-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('configuration', () => {
+  it('has the defaults of SPEC §5', () => {
+    const { config, sources } = loadConfig({ env: {} });
+    expect(config).toEqual({
+      DATABASE_URI: 'postgres://127.0.0.1:5432/slamon',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: 'slamon',
+      AGENT_RETURN_TIME: 60,
+      AGENT_ACTIVE_THRESHOLD: 300,
+      AGENT_DROP_THRESHOLD: 3600,
+      CLEANUP_INTERVAL: 10,
+      AUTO_CREATE: true,
+      AUTO_CLEANUP: true,
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+    });
+    expect(CONFIG_KEYS).toContain('LOG_FILE');
+    expect(Object.values(sources).every((source) => source === 'default')).toBe(true);
+  });
+
+  it('applies env < file < flags', () => {
+    const path = file('precedence.json', JSON.stringify({ QUEUE_PREFIX: 'from-file', AGENT_RETURN_TIME: 5 }));
+    const { config, sources } = loadConfig({
+      env: { QUEUE_PREFIX: 'from-env', AGENT_RETURN_TIME: '7', CLEANUP_INTERVAL: '3', REDIS_URL: 'redis://env:6379/2' },
+      file: path,
+      flags: { REDIS_URL: 'redis://flag:6379/4' },
+    });
+    expect(config.QUEUE_PREFIX).toBe('from-file');
+    expect(config.AGENT_RETURN_TIME).toBe(5);
+    expect(config.CLEANUP_INTERVAL).toBe(3);
+    expect(config.REDIS_URL).toBe('redis://flag:6379/4');
+    expect(sources).toMatchObject({ QUEUE_PREFIX: 'file', CLEANUP_INTERVAL: 'env', REDIS_URL: 'flag', AUTO_CREATE: 'default' });
+  });
+
+  it('reads KEY=value files named by SLAMON_AFM_CFG, with comments and quotes', () => {
+    const path = file('afm.cfg', '# AFM\nAUTO_CLEANUP = no\nLOG_FORMAT="pretty"\n\nSQLALCHEMY_DATABASE_URI=postgresql://db/afm\nDEBUG=1\n');
+    const { config, warnings } = loadConfig({ env: { SLAMON_AFM_CFG: path } });
+    expect(config.AUTO_CLEANUP).toBe(false);
+    expect(config.LOG_FORMAT).toBe('pretty');
+    expect(config.DATABASE_URI).toBe('postgresql://db/afm');
+    expect(warnings).toEqual([`config file ${path}: unknown key DEBUG ignored`]);
+  });
+
+  it('accepts SQLALCHEMY_DATABASE_URI as an alias, DATABASE_URI winning', () => {
+    expect(loadConfig({ env: { SQLALCHEMY_DATABASE_URI: 'postgres://a/x' } }).config.DATABASE_URI).toBe('postgres://a/x');
+    expect(
+      loadConfig({ env: { SQLALCHEMY_DATABASE_URI: 'postgres://a/x', DATABASE_URI: 'postgres://b/y' } }).config.DATABASE_URI,
+    ).toBe('postgres://b/y');
+  });
+
+  it.each(['true', 'yes', '1', 'TRUE', 'Yes'])('reads %s as true', (word) => {
+    expect(loadConfig({ env: { AUTO_CREATE: word } }).config.AUTO_CREATE).toBe(true);
+  });
+
+  it.each(['false', 'no', '0', 'NO'])('reads %s as false', (word) => {
+    expect(loadConfig({ env: { AUTO_CREATE: word } }).config.AUTO_CREATE).toBe(false);
+  });
+
+  it.each([
+    ['AGENT_ACTIVE_THRESHOLD', 'abc'],
+    ['AGENT_RETURN_TIME', '-1'],
+    ['AUTO_CLEANUP', 'maybe'],
+    ['LOG_FORMAT', 'xml'],
+    ['LOG_LEVEL', 'loud'],
+    ['REDIS_URL', 'http://x'],
+    ['DATABASE_URI', 'not a url'],
+    ['QUEUE_PREFIX', 'has space'],
+  ])('refuses %s=%s naming the key', (key, value) => {
+    expect(() => loadConfig({ env: { [key]: value } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: { [key]: value } })).toThrow(new RegExp(`^invalid configuration: ${key}=`));
+  });
+
+  it('accepts pino level numbers', () => {
+    expect(loadConfig({ env: { LOG_LEVEL: '20' } }).config.LOG_LEVEL).toBe('20');
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ env: { LOG_FILE: '', QUEUE_PREFIX: '' } }).config).toMatchObject({ QUEUE_PREFIX: 'slamon' });
+    expect(loadConfig({ env: { LOG_FILE: '' } }).config.LOG_FILE).toBeUndefined();
+  });
+
+  it('refuses unreadable and malformed files', () => {
+    expect(() => loadConfig({ env: {}, file: join(dir, 'missing.json') })).toThrow(/cannot be read/);
+    expect(() => loadConfig({ env: {}, file: file('bad.json', '{ nope') })).toThrow(/invalid JSON/);
+    expect(() => loadConfig({ env: {}, file: file('bad.cfg', 'JUST_A_WORD') })).toThrow(/line 1: expected KEY=value/);
+  });
+
+  it('masks passwords in URLs', () => {
+    expect(maskSecret('postgres://afm:s3cret@db:5432/afm')).toBe('postgres://afm:***@db:5432/afm');
+    expect(maskSecret('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+});

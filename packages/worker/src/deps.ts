@@ -1,0 +1,58 @@
+/** What the worker's services need, passed in explicitly so tests can run them against real storage. */
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Config } from '@afm/shared/config';
+import { createDb } from '@afm/shared/db/connect';
+import type { Database } from '@afm/shared/db/schema';
+import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
+import { DispatchScripts } from '@afm/shared/dispatch/scripts';
+import { TaskQueues } from '@afm/shared/dispatch/task-queues';
+import type { Logger } from '@afm/shared/logger';
+import { connectRedis, createRedis } from '@afm/shared/redis';
+
+export interface WorkerDeps {
+  db: Kysely<Database>;
+  /** Commands and scripts (fails fast while Redis is down). */
+  redis: Redis;
+  /** Connection for BullMQ workers, which wait for Redis to come back (BullMQ duplicates it as needed). */
+  bullConnection: Redis;
+  scripts: DispatchScripts;
+  taskQueues: TaskQueues;
+  results: ResultsQueue;
+  config: Pick<Config, 'QUEUE_PREFIX' | 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP'>;
+  logger: Logger;
+}
+
+export interface OpenedWorkerDeps extends WorkerDeps {
+  close(): Promise<void>;
+}
+
+export async function openWorkerDeps(config: Config, logger: Logger): Promise<OpenedWorkerDeps> {
+  const redis = createRedis(config.REDIS_URL, 'client', 'afm-worker');
+  const bullConnection = createRedis(config.REDIS_URL, 'worker', 'afm-worker-bull');
+  for (const client of [redis, bullConnection]) {
+    client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  }
+  const db = createDb(config.DATABASE_URI, {
+    onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
+  });
+  await Promise.all([connectRedis(redis), connectRedis(bullConnection)]).catch((error: unknown) =>
+    logger.error({ err: error }, 'redis is not reachable yet'),
+  );
+  const taskQueues = new TaskQueues(redis, config.QUEUE_PREFIX);
+  const results = createResultsQueue(redis, config.QUEUE_PREFIX);
+  return {
+    db,
+    redis,
+    bullConnection,
+    scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
+    taskQueues,
+    results,
+    config,
+    logger,
+    async close() {
+      await Promise.allSettled([taskQueues.close(), results.close()]);
+      await Promise.allSettled([db.destroy(), redis.quit(), bullConnection.quit()]);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The worker process: consumes the `results` queue into Postgres and runs the repeatable maintenance
+ * jobs (sync of Redis hot state, later cleanup) on BullMQ job schedulers — one schedule however many
+ * workers run. Each job name maps to one handler; boot fails if one is missing.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import { MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
+import type { WorkerDeps } from './deps.js';
+import { recordResult } from './services/results.service.js';
+import { sync } from './services/sync.service.js';
+
+export interface WorkerOptions {
+  /** Results written to Postgres at once (default 32). */
+  concurrency?: number;
+  /** Period of the sync job in ms (default 1000). */
+  syncEveryMs?: number;
+}
+
+export interface RunningWorker {
+  /** Finishes (or safely returns) current jobs, then stops. Does not close `deps`. */
+  close(): Promise<void>;
+}
+
+const resultHandlers: Record<ResultsJobName, (deps: WorkerDeps, job: Job<ResultJob>, signal?: AbortSignal) => Promise<unknown>> = {
+  result: (deps, job, signal) => recordResult(deps, job.data, signal),
+};
+
+const maintenanceHandlers: Record<MaintenanceJobName, (deps: WorkerDeps) => Promise<unknown>> = {
+  sync: (deps) => sync(deps),
+};
+
+function handlerFor<H>(handlers: Record<string, H>, name: string): H {
+  const handler = handlers[name];
+  if (!handler) throw new Error(`no handler for job ${name}`);
+  return handler;
+}
+
+export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<RunningWorker> {
+  const prefix = deps.config.QUEUE_PREFIX;
+  const connection = deps.bullConnection;
+  const log = deps.logger;
+
+  const results = new Worker<ResultJob>(
+    RESULTS_QUEUE,
+    async (job, _token, signal) => handlerFor(resultHandlers, job.name)(deps, job, signal),
+    {
+      connection,
+      prefix,
+      concurrency: options.concurrency ?? 32,
+      // A killed worker's jobs return to the queue once their lock expires; never drop a result for stalling.
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 1_000,
+      skipVersionCheck: true,
+    },
+  );
+
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: deps.redis, prefix, skipVersionCheck: true });
+  maintenanceQueue.on('error', () => undefined);
+  const maintenance = new Worker(
+    MAINTENANCE_QUEUE,
+    async (job) => handlerFor(maintenanceHandlers, job.name)(deps),
+    {
+      connection,
+      prefix,
+      concurrency: 1,
+      skipVersionCheck: true,
+      removeOnComplete: { count: 10 },
+      removeOnFail: { count: 100 },
+    },
+  );
+
+  for (const worker of [results, maintenance]) {
+    worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
+    worker.on('failed', (job, error) =>
+      log.error({ err: error, queue: worker.name, job: job?.name, job_id: job?.id, attempts: job?.attemptsMade }, 'job failed'),
+    );
+  }
+
+  await maintenanceQueue.upsertJobScheduler('sync', { every: options.syncEveryMs ?? 1_000 }, { name: 'sync' });
+  log.info({ prefix }, 'worker started');
+
+  return {
+    async close() {
+      await Promise.all([results.close(), maintenance.close()]);
+      await maintenanceQueue.close();
+      log.info('worker stopped');
+    },
+  };
+}
