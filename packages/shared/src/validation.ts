@@ -24,8 +24,9 @@ function describe(issue: Issue, part: string): string {
   if (issue.code === 'unrecognized_keys') {
     return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
-    return issue.path.length === 0 ? `${where}: missing; expected a JSON ${issue.expected}` : `${where}: required`;
+  if (issue.input === undefined && issue.code !== 'custom') {
+    if (issue.path.length > 0) return `${where}: required`;
+    if (issue.code === 'invalid_type') return `${where}: missing; expected a JSON ${issue.expected}`;
   }
   return `${where}: ${issue.message}`;
 }
@@ -36,4 +37,16 @@ export function describeIssues(issues: readonly Issue[], part: string): string {
     .flatMap(flatten)
     .map((issue) => describe(issue, part))
     .join('; ');
+}
+
+/** Parses `data` with a schema; on failure, the message names each wrong field under `part`. */
+export function validate<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+  part: string,
+): { success: true; value: z.output<S> } | { success: false; message: string } {
+  // reportInput tells a missing field (input undefined) from a wrong one.
+  const result = schema.safeParse(data, { reportInput: true });
+  if (result.success) return { success: true, value: result.data };
+  return { success: false, message: describeIssues(result.error.issues, part) };
 }

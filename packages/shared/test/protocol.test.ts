@@ -1,8 +1,9 @@
 // SPEC §2: the wire schemas are closed, typed and say which field is wrong.
 import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import { PollRequest, ResultPost, TaskPost } from '../src/protocol.js';
 import { parseTaskQueueName, taskQueueName } from '../src/queues.js';
-import { describeIssues } from '../src/validation.js';
+import { validate } from '../src/validation.js';
 
 const uuid = '6f1f9a4e-2b9c-4d3e-8f7a-1b2c3d4e5f60';
 const poll = {
@@ -14,10 +15,10 @@ const poll = {
   max_tasks: 2,
 };
 
-const problem = (schema: { safeParse(value: unknown): { success: boolean; error?: { issues: unknown[] } } }, value: unknown) => {
-  const result = schema.safeParse(value);
+const problem = (schema: z.ZodType, value: unknown) => {
+  const result = validate(schema, value, 'body');
   expect(result.success).toBe(false);
-  return describeIssues(result.error!.issues as never, 'body');
+  return result.success ? '' : result.message;
 };
 
 describe('protocol schemas', () => {

@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AfmError, isAfmError, isStorageUnavailable, unavailable, type ErrorCode } from '@afm/shared/errors';
 import type { ErrorBody } from '@afm/shared/protocol';
-import { describeIssues } from '@afm/shared/validation';
+import { validate } from '@afm/shared/validation';
 import type { z } from 'zod';
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {
@@ -70,9 +70,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
 
   // Route schemas are zod schemas: validation failures become a 400 naming each wrong field.
   app.setValidatorCompiler<z.ZodType>(({ schema, httpPart }) => (data: unknown) => {
-    const result = schema.safeParse(data);
-    if (result.success) return { value: result.data };
-    return { error: new AfmError('AFM_ERR_VALIDATION', describeIssues(result.error.issues, httpPart ?? 'request')) };
+    const result = validate(schema, data, httpPart ?? 'request');
+    return result.success ? { value: result.value } : { error: new AfmError('AFM_ERR_VALIDATION', result.message) };
   });
   // Replies are built from the same schemas' types; no second validation on the way out.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
