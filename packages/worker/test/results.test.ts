@@ -1,0 +1,87 @@
+// SPEC §4.1, §4.3, §4.4: results reach Postgres idempotently, the first stands, and they wait out an outage.
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb } from '@afm/shared/db/connect';
+import { findTask, insertTask } from '@afm/shared/db/tasks';
+import type { ResultJob } from '@afm/shared/queues';
+import { recordResult } from '../src/services/results.service.js';
+import { startWorkerHarness, type WorkerHarness } from './harness.js';
+
+let h: WorkerHarness;
+beforeAll(async () => {
+  h = await startWorkerHarness('worker-results');
+});
+afterAll(() => h.close());
+
+async function postedTask() {
+  const task = { task_id: randomUUID(), test_id: randomUUID(), task_type: 'wait', task_version: 1, task_data: {} };
+  await insertTask(h.deps.db, task, new Date());
+  return task.task_id;
+}
+
+const job = (taskId: string, outcome: ResultJob['outcome']): ResultJob => ({
+  task_id: taskId,
+  outcome,
+  finished_at: Date.parse('2026-11-25T12:00:00Z'),
+  agent_id: randomUUID(),
+  claimed_at: Date.parse('2026-11-25T11:59:00Z'),
+});
+
+describe('recordResult', () => {
+  it('writes the outcome with its times and agent, then leaves a tombstone in Redis', async () => {
+    const id = await postedTask();
+    const result = job(id, { state: 'completed', result: { ms: 3 } });
+    await h.deps.redis.hset(h.deps.scripts.keys.task(id), 'state', 'answered', 'outcome', '{}');
+    await h.deps.redis.zadd(h.deps.scripts.keys.unsaved, 1, id);
+    await recordResult(h.deps, result);
+    const row = await findTask(h.deps.db, id);
+    expect(row).toMatchObject({
+      state: 'completed',
+      result: { ms: 3 },
+      error: null,
+      agent_id: result.agent_id,
+      finished_at: new Date(result.finished_at),
+      claimed_at: new Date(result.claimed_at!),
+    });
+    expect(await h.deps.redis.hgetall(h.deps.scripts.keys.task(id))).toEqual({ state: 'done' });
+    expect(await h.deps.redis.zscore(h.deps.scripts.keys.unsaved, id)).toBeNull();
+  });
+
+  it('is idempotent and keeps the first outcome', async () => {
+    const id = await postedTask();
+    await recordResult(h.deps, job(id, { state: 'failed', error: 'first' }));
+    await recordResult(h.deps, job(id, { state: 'completed', result: { second: true } }));
+    await recordResult(h.deps, job(id, { state: 'failed', error: 'first' }));
+    expect(await findTask(h.deps.db, id)).toMatchObject({ state: 'failed', error: 'first', result: null });
+  });
+
+  it('waits while Postgres is unreachable and writes once it answers', async () => {
+    const id = await postedTask();
+    // A port that refuses connections stands in for a Postgres that is down.
+    const refusing: Server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const port = (refusing.address() as { port: number }).port;
+    const down = createDb(`postgres://postgres@127.0.0.1:${port}/nothing`);
+    const deps = { ...h.deps, db: down };
+    let attempts = 0;
+    refusing.on('connection', () => {
+      attempts++;
+      if (attempts === 3) deps.db = h.deps.db; // Postgres is back
+    });
+    await recordResult(deps, job(id, { state: 'completed', result: { waited: true } }));
+    expect(attempts).toBeGreaterThanOrEqual(3);
+    expect(await findTask(h.deps.db, id)).toMatchObject({ state: 'completed', result: { waited: true } });
+    refusing.close();
+    await down.destroy();
+  });
+
+  it('gives up waiting when asked to stop, so the job is retried later', async () => {
+    const controller = new AbortController();
+    const down = createDb('postgres://postgres@127.0.0.1:1/nothing');
+    const pending = recordResult({ ...h.deps, db: down }, job(randomUUID(), { state: 'failed', error: 'x' }), controller.signal);
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await down.destroy();
+  });
+});

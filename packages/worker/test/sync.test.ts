@@ -1,0 +1,115 @@
+// SPEC §4: Postgres catches up with Redis hot state, and Redis is rebuilt from Postgres after a flush.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findTask, insertTask } from '@afm/shared/db/tasks';
+import { taskQueueName, type TaskJob } from '@afm/shared/queues';
+import { deleteKeysWithPrefix } from '@afm/shared/redis';
+import { reconcileTasks, requeueUnsavedResults, syncAgents, syncClaims } from '../src/services/sync.service.js';
+import { startWorkerHarness, type WorkerHarness } from './harness.js';
+
+let h: WorkerHarness;
+beforeAll(async () => {
+  h = await startWorkerHarness('worker-sync');
+});
+afterAll(() => h.close());
+
+const HOUR = 3_600_000;
+
+async function post(type: string, postedAt = Date.now()): Promise<TaskJob> {
+  const task = { task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: { p: 1 } };
+  await insertTask(h.deps.db, task, new Date(postedAt));
+  await h.deps.taskQueues.enqueue(task, postedAt);
+  return task;
+}
+
+async function claim(type: string, maxTasks: number, agentId = randomUUID(), location = '') {
+  const claimed = await h.deps.scripts.claimTasks({
+    agentId,
+    name: `agent ${agentId.slice(0, 4)}`,
+    location,
+    capabilities: JSON.stringify({ [type]: { version: 1 } }),
+    agentTime: 'now',
+    maxTasks,
+    queues: [taskQueueName(type, 1)],
+    now: Date.now(),
+  });
+  return { agentId, ids: claimed.map((json) => (JSON.parse(json) as TaskJob).task_id) };
+}
+
+describe('sync', () => {
+  it('records claims made in Redis in Postgres', async () => {
+    const type = `c-${randomUUID().slice(0, 6)}`;
+    const [a, b] = [await post(type), await post(type)];
+    const { agentId } = await claim(type, 1);
+    expect(await syncClaims(h.deps)).toBeGreaterThanOrEqual(1);
+    expect(await findTask(h.deps.db, a.task_id)).toMatchObject({ state: 'claimed', agent_id: agentId, claimed_at: expect.any(Date) });
+    expect(await findTask(h.deps.db, b.task_id)).toMatchObject({ state: 'waiting', agent_id: null });
+    expect(await h.deps.redis.zcard(h.deps.scripts.keys.claimsDirty)).toBe(0);
+  });
+
+  it('records agents with location and replaces their capabilities', async () => {
+    const type = `a-${randomUUID().slice(0, 6)}`;
+    const { agentId } = await claim(type, 0, randomUUID(), JSON.stringify({ country: 'FI', region: '18', latitude: 60.2 }));
+    await syncAgents(h.deps);
+    const agent = await h.deps.db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirstOrThrow();
+    expect(agent).toMatchObject({ country: 'FI', region: '18', latitude: 60.2, longitude: null });
+    const other = `o-${randomUUID().slice(0, 6)}`;
+    await claim(other, 0, agentId);
+    await syncAgents(h.deps);
+    const capabilities = await h.deps.db.selectFrom('agent_capabilities').selectAll().where('agent_id', '=', agentId).execute();
+    expect(capabilities).toEqual([{ agent_id: agentId, task_type: other, task_version: 1 }]);
+    const updated = await h.deps.db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirstOrThrow();
+    expect(updated.country).toBeNull();
+    expect(updated.first_seen.getTime()).toBe(agent.first_seen.getTime());
+  });
+
+  it('queues again an accepted outcome whose results job was lost', async () => {
+    const type = `u-${randomUUID().slice(0, 6)}`;
+    const task = await post(type);
+    await claim(type, 1);
+    const acceptedAt = Date.now() - 60_000;
+    await h.deps.scripts.answerTask(task.task_id, JSON.stringify({ state: 'completed', result: { r: 1 } }), acceptedAt);
+    expect(await h.deps.results.getJob(task.task_id)).toBeUndefined();
+    expect(await requeueUnsavedResults(h.deps, Date.now())).toBe(1);
+    expect((await h.deps.results.getJob(task.task_id))?.data).toMatchObject({
+      task_id: task.task_id,
+      finished_at: acceptedAt,
+      outcome: { state: 'completed', result: { r: 1 } },
+    });
+  });
+
+  it('queues a task Postgres holds but Redis never got, once it is past the grace period', async () => {
+    const type = `r-${randomUUID().slice(0, 6)}`;
+    const orphan = { task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: {} };
+    const postedAt = Date.now() - 2 * 60_000;
+    await insertTask(h.deps.db, orphan, new Date(postedAt));
+    await reconcileTasks(h.deps, Date.now() - HOUR); // before the task existed: nothing to do
+    expect(await h.deps.taskQueues.get(type, 1).getWaitingCount()).toBe(0);
+    const report = await reconcileTasks(h.deps, Date.now());
+    expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
+    expect((await claim(type, 5)).ids).toEqual([orphan.task_id]);
+    // The watermark moved on: a second run does not look at it again.
+    expect((await reconcileTasks(h.deps, Date.now())).requeuedTasks).toBe(0);
+  });
+
+  it('rebuilds waiting tasks and claims after Redis lost everything', async () => {
+    const type = `f-${randomUUID().slice(0, 6)}`;
+    const past = Date.now() - 5 * 60_000;
+    const waiting = await post(type, past);
+    const held = await post(type, past + 1);
+    const done = await post(type, past + 2);
+    await h.deps.db.updateTable('tasks').set({ finished_at: new Date(), state: 'completed', result: '{}' }).where('id', '=', done.task_id).execute();
+    const { agentId } = await claim(type, 1); // takes `waiting`, the oldest
+    await syncClaims(h.deps);
+    await reconcileTasks(h.deps, Date.now()); // a normal run sets the epoch
+
+    await deleteKeysWithPrefix(h.deps.redis, h.env.config.QUEUE_PREFIX); // the flush
+
+    const report = await reconcileTasks(h.deps, Date.now());
+    expect(report.restoredClaims).toBeGreaterThanOrEqual(1);
+    expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
+    expect(await h.deps.redis.hget(h.deps.scripts.keys.task(waiting.task_id), 'agent')).toBe(agentId);
+    expect(await h.deps.scripts.answerTask(waiting.task_id, '{"state":"failed","error":"x"}', Date.now())).toMatchObject({ accepted: true });
+    expect((await claim(type, 10)).ids).toEqual([held.task_id]);
+  });
+});
