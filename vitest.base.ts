@@ -17,5 +17,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Test files run in parallel; each isolates itself with its own database and Redis prefix.
     pool: 'forks',
+    // clipanion's extension-less `main` resolves to an .mjs build that Node cannot load directly.
+    server: { deps: { inline: ['clipanion'] } },
   },
 });

@@ -1,0 +1,119 @@
+// SPEC §6: the command line, its exit codes (0 ok, 1 runtime failure, 2 usage error) and its processes.
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createDb } from '@afm/shared/db/connect';
+import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
+import { runCli } from '../src/cli.js';
+import { call, newTask, poll } from './support/client.js';
+import { configEnv, freePort, spawnAfm, spawnReplica } from './support/topology.js';
+import { waitFor } from '@afm/shared/testing/wait';
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await createTestEnv('cli');
+});
+afterAll(() => env.cleanup());
+
+async function run(argv: string[], vars: Record<string, string> = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => (out += chunk));
+  stderr.on('data', (chunk) => (err += chunk));
+  const code = await runCli(argv, { stdout, stderr, stdin: new PassThrough() as never, env: { ...configEnv(env.config), ...vars }, colorDepth: 1 });
+  return { code, out, err };
+}
+
+const tables = async () => {
+  const db = createDb(env.config.DATABASE_URI, { max: 1 });
+  try {
+    const rows = await sql<{ tablename: string }>`select tablename from pg_tables where schemaname = 'public' and tablename not like 'kysely%' order by 1`.execute(db);
+    return rows.rows.map((row) => row.tablename);
+  } finally {
+    await db.destroy();
+  }
+};
+
+describe('slamon-afm', () => {
+  it('prints help for every command with exit code 0', async () => {
+    for (const command of [[], ['run'], ['worker'], ['start'], ['create-tables'], ['drop-tables']]) {
+      const result = await run([...command, '--help']);
+      expect(result.code).toBe(0);
+      expect(result.out).toContain('slamon-afm');
+    }
+  });
+
+  it('exits 2 on a command line it does not understand', async () => {
+    expect((await run(['nonsense'])).code).toBe(2);
+    expect((await run(['run', '--bogus'])).code).toBe(2);
+    expect((await run(['run', '127.0.0.1', 'not-a-port'])).code).toBe(2);
+  });
+
+  it('exits 2 naming the key on invalid configuration', async () => {
+    const result = await run(['create-tables'], { AGENT_ACTIVE_THRESHOLD: 'abc' });
+    expect(result.code).toBe(2);
+    expect(result.err).toContain('AGENT_ACTIVE_THRESHOLD');
+    const flag = await run(['create-tables', '--redis-url', 'http://nope']);
+    expect(flag.code).toBe(2);
+    expect(flag.err).toContain('REDIS_URL');
+  });
+
+  it('exits 1 when storage is unreachable', async () => {
+    const result = await run(['create-tables', '--database-uri', 'postgres://postgres@127.0.0.1:1/x']);
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/ECONNREFUSED|connect/);
+  });
+
+  it('drops tables only with --yes, and creates them again', async () => {
+    expect(await tables()).toEqual(['agent_capabilities', 'agents', 'tasks']);
+    const refused = await run(['drop-tables']);
+    expect(refused.code).toBe(2);
+    expect(await tables()).toHaveLength(3);
+    expect((await run(['drop-tables', '--yes'])).code).toBe(0);
+    expect(await tables()).toEqual([]);
+    const created = await run(['create-tables']);
+    expect(created.code).toBe(0);
+    expect(created.out).toContain('applied');
+    expect((await run(['create-tables'])).out).toContain('up to date');
+    expect(await tables()).toEqual(['agent_capabilities', 'agents', 'tasks']);
+  });
+
+  it('runs replicas and a worker as processes that stop cleanly on SIGTERM', async () => {
+    const replica = await spawnReplica(env.config, await freePort());
+    const worker = spawnAfm(['worker'], configEnv(env.config));
+    try {
+      const type = `proc-${Date.now()}`;
+      const task = newTask(type);
+      expect((await call(replica.url, 'POST', '/task', task)).status).toBe(200);
+      expect(await poll(replica.url, [type], 1)).toHaveLength(1);
+      expect((await call(replica.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: {} })).status).toBe(200);
+      await waitFor(async () => (await call(replica.url, 'GET', `/task/${task.task_id}`)).body.task_completed, { what: 'the result' });
+    } finally {
+      expect(await replica.kill('SIGTERM')).toBe(0);
+      expect(await worker.kill('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('start creates the database and serves API and worker in one process', async () => {
+    const url = new URL(env.config.DATABASE_URI);
+    url.pathname = `/${url.pathname.slice(1)}_start`;
+    const port = await freePort();
+    const proc = spawnAfm(['start', '127.0.0.1', String(port)], configEnv(env.config, { DATABASE_URI: url.toString(), AUTO_CREATE: 'true' }));
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitFor(async () => (await fetch(`${base}/status`)).ok, { timeoutMs: 20_000, what: 'start to answer' });
+      const task = newTask(`start-${port}`);
+      expect((await call(base, 'POST', '/task', task)).status).toBe(200);
+      await poll(base, [task.task_type], 1);
+      await call(base, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: 1 } });
+      await waitFor(async () => (await call(base, 'GET', `/task/${task.task_id}`)).body.task_result, { what: 'the result' });
+    } finally {
+      expect(await proc.kill('SIGTERM')).toBe(0);
+      const admin = createDb(env.config.DATABASE_URI.replace(/\/[^/]*$/, '/postgres'), { max: 1 });
+      await sql`drop database if exists ${sql.id(url.pathname.slice(1))} with (force)`.execute(admin);
+      await admin.destroy();
+    }
+  });
+});

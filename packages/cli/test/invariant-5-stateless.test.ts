@@ -1,0 +1,49 @@
+// SPEC §4 invariant 5 — stateless API: any replica can serve any request.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@afm/shared/testing/wait';
+import { call, newTask, poll } from './support/client.js';
+import { startSystem, type System } from './support/system.js';
+import { startInProcessWorker, startReplica } from './support/topology.js';
+
+let s: System;
+let worker: { close(): Promise<void> };
+beforeAll(async () => {
+  s = await startSystem('inv5');
+  worker = await startInProcessWorker(s.env.config, s.env.logger);
+});
+afterAll(async () => {
+  await worker.close();
+  await s.close();
+});
+
+describe('invariant 5: stateless API', () => {
+  it('serves every step of a task from a different replica', async () => {
+    const type = `st-${randomUUID().slice(0, 6)}`;
+    const task = newTask(type, { url: 'https://example.com' });
+    expect((await call(s.a.url, 'POST', '/task', task)).status).toBe(200);
+    expect((await call(s.b.url, 'GET', `/task/${task.task_id}`)).body).toEqual(task);
+    expect((await call(s.b.url, 'POST', '/task', task)).status).toBe(400);
+    const agent = randomUUID();
+    expect((await poll(s.b.url, [type], 5, agent)).map((t) => t.task_id)).toEqual([task.task_id]);
+    expect((await call(s.a.url, 'GET', '/status')).body.agents).toBeGreaterThanOrEqual(1);
+    expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { up: true } })).status).toBe(200);
+    const view = await waitFor(async () => (await call(s.b.url, 'GET', `/task/${task.task_id}`)).body.task_completed && (await call(s.a.url, 'GET', `/task/${task.task_id}`)).body);
+    expect(view.task_result).toEqual({ up: true });
+  });
+
+  it('a replica started later sees everything the others did, and a stopped one is not missed', async () => {
+    const type = `late-${randomUUID().slice(0, 6)}`;
+    const task = newTask(type);
+    await call(s.a.url, 'POST', '/task', task);
+    const c = await startReplica(s.env.config, s.env.logger);
+    try {
+      expect((await call(c.url, 'GET', `/task/${task.task_id}`)).status).toBe(200);
+      expect((await call(c.url, 'GET', '/status')).body.tasks_waiting).toBeGreaterThanOrEqual(1);
+      expect((await poll(c.url, [type], 1)).map((t) => t.task_id)).toEqual([task.task_id]);
+    } finally {
+      await c.close();
+    }
+    expect((await call(s.b.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'x' })).status).toBe(200);
+  });
+});
