@@ -310,6 +310,22 @@ describe('errors (SPEC §2.6)', () => {
     expectError(await post('/task', big), 413, 'AFM_ERR_PAYLOAD_TOO_LARGE');
   });
 
+  it('refuses strings Postgres cannot store, naming where they are', async () => {
+    const nul = await post('/task', newTask(undefined, { task_data: { nested: { text: 'a\u0000b' } } }));
+    expectError(nul, 400, 'AFM_ERR_VALIDATION', 'body.task_data.nested.text');
+    expectError(await post('/task', newTask(undefined, { task_data: { ['k\ud800']: 1 } })), 400, 'AFM_ERR_VALIDATION', 'body.task_data');
+    expectError(await post('/tasks', newPoll({}, { agent_name: 'x\u0000' })), 400, 'AFM_ERR_VALIDATION', 'body.agent_name');
+    const error = await post('/tasks/response', { protocol: 1, task_id: randomUUID(), task_error: '\udc00' });
+    expectError(error, 400, 'AFM_ERR_VALIDATION', 'body.task_error');
+  });
+
+  it('reads an oversized body to its end and answers 413 over real HTTP', async () => {
+    const address = await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const response = await fetch(`${address}/tasks`, { method: 'POST', body: `[${'1,'.repeat(2 * 1024 * 1024)}1]` });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: 'AFM_ERR_PAYLOAD_TOO_LARGE' });
+  });
+
   it('answers 404 JSON for an unknown route', async () => {
     expectError(await get('/nope'), 404, 'AFM_ERR_ROUTE_NOT_FOUND');
     expectError(await h.app.inject({ method: 'DELETE', url: '/status' }), 404, 'AFM_ERR_ROUTE_NOT_FOUND');

@@ -71,6 +71,12 @@ export function isStorageUnavailable(error: unknown): boolean {
   return error.cause !== undefined && error.cause !== error && isStorageUnavailable(error.cause);
 }
 
+/** True when Postgres refused a value itself (SQLSTATE class 22 data exception, 54 limit exceeded). */
+export function isDataRejected(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
+}
+
 /** Wraps a storage fault in the one error every client understands as "try again later". */
 export function unavailable(what: string, cause: unknown): AfmError {
   return new AfmError('AFM_ERR_UNAVAILABLE', `${what} is unavailable right now; try again later`, { cause });

@@ -11,15 +11,42 @@ export const MAX_TASK_TYPE_LENGTH = 200;
 
 export const Uuid = z.string().regex(UUID_PATTERN, 'must be a UUID (8-4-4-4-12 hex digits)');
 
+const UNSTORABLE = 'must not contain \\u0000 or unpaired surrogates (Postgres cannot store them)';
+
+/** Postgres text and jsonb refuse NUL characters and unpaired UTF-16 surrogates: refuse them up front. */
+const isStorable = (text: string) => !text.includes('\u0000') && text.isWellFormed();
+
+/** A string that Postgres can store. */
+export const Text = z.string().refine(isStorable, UNSTORABLE);
+
+/** Path of the first string (key or value) inside a JSON value that Postgres cannot store. */
+function unstorablePath(value: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
+  if (typeof value === 'string') return isStorable(value) ? undefined : path;
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = unstorablePath(item, [...path, index]);
+      if (found) return found;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (!isStorable(key)) return [...path, key];
+      const found = unstorablePath(item, [...path, key]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
 /** Arbitrary JSON object (task data, task results). Arrays and scalars are refused. */
-export const JsonObject = z.record(z.string(), z.unknown());
+export const JsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const path = unstorablePath(value);
+  if (path) ctx.addIssue({ code: 'custom', message: UNSTORABLE, path });
+});
 export type JsonObject = z.infer<typeof JsonObject>;
 
 export const Protocol = z.literal(1, { error: 'only protocol 1 is served' });
 
-export const TaskType = z
-  .string()
-  .min(1, 'must not be empty')
+export const TaskType = Text.min(1, 'must not be empty')
   .max(MAX_TASK_TYPE_LENGTH, `must be at most ${MAX_TASK_TYPE_LENGTH} characters`);
 
 /** Versions are stored as Postgres integers, so they are bounded to int32. */
@@ -31,8 +58,8 @@ export const Timestamp = z.string().describe('ISO 8601 timestamp with a time-zon
 // §2.1 Agent asks for tasks — POST /tasks
 
 export const AgentLocation = z.strictObject({
-  country: z.string().length(2, 'must be an ISO 3166-1 alpha-2 code (2 characters)'),
-  region: z.string().min(2, 'must be 2 to 4 characters').max(4, 'must be 2 to 4 characters'),
+  country: Text.length(2, 'must be an ISO 3166-1 alpha-2 code (2 characters)'),
+  region: Text.min(2, 'must be 2 to 4 characters').max(4, 'must be 2 to 4 characters'),
   latitude: z.number().optional(),
   longitude: z.number().optional(),
 });
@@ -44,7 +71,7 @@ export const PollRequest = z
   .strictObject({
     protocol: Protocol,
     agent_id: Uuid,
-    agent_name: z.string(),
+    agent_name: Text,
     agent_location: AgentLocation.optional(),
     agent_time: z.string().describe('agent local time; any string is accepted'),
     agent_capabilities: z.record(TaskType, Capability),
@@ -75,7 +102,7 @@ export type PollResponse = z.infer<typeof PollResponse>;
 export const ResultPost = z
   .union([
     z.strictObject({ protocol: Protocol, task_id: Uuid, task_data: JsonObject }),
-    z.strictObject({ protocol: Protocol, task_id: Uuid, task_error: z.string() }),
+    z.strictObject({ protocol: Protocol, task_id: Uuid, task_error: Text }),
   ])
   .meta({ id: 'ResultPost' });
 export type ResultPost = z.infer<typeof ResultPost>;
@@ -107,7 +134,7 @@ export const TaskView = z
     task_completed: Timestamp.optional(),
     task_result: JsonObject.optional(),
     task_failed: Timestamp.optional(),
-    task_error: z.string().optional(),
+    task_error: Text.optional(),
   })
   .meta({ id: 'TaskView' });
 export type TaskView = z.infer<typeof TaskView>;

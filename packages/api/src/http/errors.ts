@@ -58,14 +58,16 @@ export function registerErrorHandling(app: FastifyInstance): void {
   // Every body is parsed as JSON whatever its content type: agents differ in the headers they send,
   // and a body that is not JSON must be a 400, not a 415 (SPEC §2.6).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (error) {
-      done(new AfmError('AFM_ERR_INVALID_JSON', `request body is not valid JSON: ${(error as Error).message}`), undefined);
-    }
+  app.addContentTypeParser('*', (request, payload, done) => {
+    readBody(payload, request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024, (error, text) => {
+      if (error) return done(error, undefined);
+      if (text!.trim() === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(text!));
+      } catch (cause) {
+        done(new AfmError('AFM_ERR_INVALID_JSON', `request body is not valid JSON: ${(cause as Error).message}`), undefined);
+      }
+    });
   });
 
   // Route schemas are zod schemas: validation failures become a 400 naming each wrong field.
@@ -75,4 +77,30 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   // Replies are built from the same schemas' types; no second validation on the way out.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+}
+
+/**
+ * Reads a body up to `limit` bytes. A larger body is read to its end and discarded, so the client gets
+ * its 413 instead of a reset connection; one that keeps going far past the limit is cut off.
+ */
+function readBody(payload: NodeJS.ReadableStream, limit: number, callback: (error: Error | null, text?: string) => void) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (error: Error | null, text?: string) => {
+    if (finished) return;
+    finished = true;
+    callback(error, text);
+  };
+  const tooLarge = () => new AfmError('AFM_ERR_PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`);
+  payload.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+    else if (size > 16 * limit) {
+      (payload as NodeJS.ReadableStream & { destroy(): void }).destroy();
+      finish(tooLarge());
+    }
+  });
+  payload.on('end', () => (size > limit ? finish(tooLarge()) : finish(null, Buffer.concat(chunks).toString('utf8'))));
+  payload.on('error', (error) => finish(error as Error));
 }
