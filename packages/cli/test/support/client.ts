@@ -15,11 +15,11 @@ export async function call<T = any>(base: string, method: string, path: string, 
     signal: AbortSignal.timeout(20_000),
   });
   const text = await response.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
-    parsed = undefined;
+    // not JSON: body stays undefined, text has it
   }
   return { status: response.status, body: parsed as T, text };
 }

@@ -1,4 +1,5 @@
 /** Postgres connections: one pg pool behind one Kysely instance per process. */
+import { userInfo } from 'node:os';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -13,9 +14,19 @@ export interface DbOptions {
   onError?: (error: Error) => void;
 }
 
+/**
+ * Like libpq, a URL without a user name connects as PGUSER or else the operating-system user (node-pg
+ * would read $USER, which service managers and containers often leave unset).
+ */
+export function connectionString(uri: string): string {
+  const url = new URL(uri);
+  if (!url.username) url.username = process.env.PGUSER || process.env.USER || userInfo().username;
+  return url.toString();
+}
+
 export function createDb(uri: string, options: DbOptions = {}): Kysely<Database> {
   const pool = new pg.Pool({
-    connectionString: uri,
+    connectionString: connectionString(uri),
     max: options.max ?? 10,
     // Fail fast when Postgres is down, so requests answer 503 instead of hanging.
     connectionTimeoutMillis: 5_000,
@@ -27,7 +38,7 @@ export function createDb(uri: string, options: DbOptions = {}): Kysely<Database>
 
 /** Creates the database named in `uri` when it does not exist yet (AUTO_CREATE on a fresh server). */
 export async function ensureDatabase(uri: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({ connectionString: connectionString(uri), connectionTimeoutMillis: 5_000 });
   try {
     await client.connect();
     return false;
@@ -36,7 +47,7 @@ export async function ensureDatabase(uri: string): Promise<boolean> {
   } finally {
     await client.end().catch(() => undefined);
   }
-  const target = new URL(uri);
+  const target = new URL(connectionString(uri));
   const name = decodeURIComponent(target.pathname.slice(1));
   target.pathname = '/postgres';
   const admin = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: 5_000 });

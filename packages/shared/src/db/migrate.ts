@@ -4,12 +4,13 @@
  */
 import { Migrator, NO_MIGRATIONS, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './migrations/2026-11-25T1200-initial.js';
+import type { Database } from './schema.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T1200-initial': initial,
 };
 
-function migrator(db: Kysely<any>): Migrator {
+function migrator(db: Kysely<Database>): Migrator {
   return new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
 }
 
@@ -24,11 +25,11 @@ function unwrap(resultSet: MigrationResultSet): string[] {
 }
 
 /** Applies pending migrations (`create-tables`, `migrate`, AUTO_CREATE). Returns what was done. */
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   return unwrap(await migrator(db).migrateToLatest());
 }
 
 /** Reverts every migration (`drop-tables`): AFM's tables are gone afterwards. */
-export async function dropAll(db: Kysely<any>): Promise<string[]> {
+export async function dropAll(db: Kysely<Database>): Promise<string[]> {
   return unwrap(await migrator(db).migrateTo(NO_MIGRATIONS));
 }
