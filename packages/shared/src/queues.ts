@@ -94,4 +94,4 @@ export interface ResultJob {
 }
 
 export type ResultsJobName = 'result';
-export type MaintenanceJobName = 'sync';
+export type MaintenanceJobName = 'sync' | 'cleanup';

@@ -7,6 +7,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
 import type { WorkerDeps } from './deps.js';
 import { recordResult } from './services/results.service.js';
+import { cleanup } from './services/cleanup.service.js';
 import { sync } from './services/sync.service.js';
 
 export interface WorkerOptions {
@@ -27,6 +28,7 @@ const resultHandlers: Record<ResultsJobName, (deps: WorkerDeps, job: Job<ResultJ
 
 const maintenanceHandlers: Record<MaintenanceJobName, (deps: WorkerDeps) => Promise<unknown>> = {
   sync: (deps) => sync(deps),
+  cleanup: (deps) => cleanup(deps),
 };
 
 function handlerFor<H>(handlers: Record<string, H>, name: string): H {
@@ -77,8 +79,14 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     );
   }
 
+  // Schedulers live in Redis: one schedule however many workers run; the last worker started sets it.
   await maintenanceQueue.upsertJobScheduler('sync', { every: options.syncEveryMs ?? 1_000 }, { name: 'sync' });
-  log.info({ prefix }, 'worker started');
+  if (deps.config.AUTO_CLEANUP) {
+    await maintenanceQueue.upsertJobScheduler('cleanup', { every: deps.config.CLEANUP_INTERVAL * 1000 }, { name: 'cleanup' });
+  } else {
+    await maintenanceQueue.removeJobScheduler('cleanup');
+  }
+  log.info({ prefix, cleanup: deps.config.AUTO_CLEANUP ? `every ${deps.config.CLEANUP_INTERVAL} s` : 'off' }, 'worker started');
 
   return {
     async close() {

@@ -12,6 +12,8 @@ export interface DbOptions {
   max?: number;
   /** Called for errors of idle pooled connections (e.g. Postgres restarted); the pool replaces them. */
   onError?: (error: Error) => void;
+  /** Called with the SQL and duration of every query (tracing, tests). */
+  onQuery?: (sql: string, ms: number) => void;
 }
 
 /**
@@ -33,7 +35,11 @@ export function createDb(uri: string, options: DbOptions = {}): Kysely<Database>
     idleTimeoutMillis: 30_000,
   });
   pool.on('error', (error) => options.onError?.(error));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const { onQuery } = options;
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    ...(onQuery ? { log: (event) => onQuery(event.query.sql, event.queryDurationMillis) } : {}),
+  });
 }
 
 /** Creates the database named in `uri` when it does not exist yet (AUTO_CREATE on a fresh server). */

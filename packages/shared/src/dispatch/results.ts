@@ -36,6 +36,11 @@ export async function submitResult(queue: ResultsQueue, job: ResultJob): Promise
   await queue.add('result', job, { ...RESULT_JOB_OPTIONS, jobId: job.task_id });
 }
 
+export async function submitResults(queue: ResultsQueue, jobs: ResultJob[]): Promise<void> {
+  if (jobs.length === 0) return;
+  await queue.addBulk(jobs.map((job) => ({ name: 'result' as const, data: job, opts: { ...RESULT_JOB_OPTIONS, jobId: job.task_id } })));
+}
+
 export interface SettleDeps {
   scripts: DispatchScripts;
   results: ResultsQueue;

@@ -10,8 +10,10 @@ const SCRIPT_FILES = {
   claimTasks: 'claimTasks.lua',
   answerTask: 'answerTask-2.lua',
   finishTask: 'finishTask-2.lua',
-  restoreClaim: 'restoreClaim-2.lua',
+  restoreClaim: 'restoreClaim-3.lua',
   countWaiting: 'countWaiting-1.lua',
+  failSilentAgents: 'failSilentAgents-2.lua',
+  dropAgents: 'dropAgents-2.lua',
 } as const;
 
 type ScriptName = keyof typeof SCRIPT_FILES;
@@ -112,16 +114,56 @@ export class DispatchScripts {
   }
 
   /** Rebuilds a claim from Postgres when Redis does not know the task; true when restored. */
-  async restoreClaim(taskId: string, agentId: string, claimedAt: number, queue: string): Promise<boolean> {
+  async restoreClaim(taskId: string, agentId: string, claimedAt: number, queue: string, now = Date.now()): Promise<boolean> {
     const restored = await this.call('restoreClaim')(
       this.keys.task(taskId),
       this.keys.held(agentId),
+      this.keys.agentsSeen,
       taskId,
       agentId,
       claimedAt,
       queue,
+      now,
     );
     return restored === 1;
+  }
+
+  /**
+   * Fails the claimed tasks of agents still unseen since `lastSeen`, each with its `error`; the first
+   * outcome wins as for results. Returns the tasks failed.
+   */
+  async failSilentAgents(
+    candidates: { agentId: string; lastSeen: number; error: string }[],
+    now: number,
+  ): Promise<{ taskId: string; agentId: string; claimedAt: number; error: string }[]> {
+    if (candidates.length === 0) return [];
+    const args = candidates.flatMap(({ agentId, lastSeen, error }) => [agentId, lastSeen, error]);
+    const reply = (await this.call('failSilentAgents')(
+      this.keys.agentsSeen,
+      this.keys.unsaved,
+      now,
+      this.keys.taskPrefix,
+      this.keys.heldPrefix,
+      ...args,
+    )) as string[];
+    const failed = [];
+    for (let i = 0; i < reply.length; i += 4) {
+      failed.push({ taskId: reply[i]!, agentId: reply[i + 1]!, claimedAt: Number(reply[i + 2]), error: reply[i + 3]! });
+    }
+    return failed;
+  }
+
+  /** Forgets agents unseen since `cutoff` that hold no task; returns their ids. */
+  async dropAgents(agentIds: string[], cutoff: number): Promise<string[]> {
+    if (agentIds.length === 0) return [];
+    return (await this.call('dropAgents')(
+      this.keys.agentsSeen,
+      this.keys.agentsDirty,
+      cutoff,
+      this.keys.agentPrefix,
+      this.keys.heldPrefix,
+      ...agentIds,
+    )) as string[];
   }
 
   /** Tasks waiting in all task queues. */

@@ -1,0 +1,42 @@
+--[[
+  Fails the tasks held by agents that went silent (SPEC §3). For each candidate agent the script
+  checks, atomically with polls, that the agent was not seen since the caller looked: an agent that
+  polled in between (even with max_tasks 0) keeps its tasks. Each task goes through the same
+  compare-and-set as a result, "claimed" → "answered", so a task whose result already arrived is never
+  touched, and exactly one of "result accepted" and "failed by cleanup" wins a race.
+
+  Input:
+    KEYS[1] agents last-seen zset      KEYS[2] unsaved zset
+    ARGV[1] now (ms)    ARGV[2] task hash key prefix    ARGV[3] held-set key prefix
+    ARGV[4 + 3i], ARGV[5 + 3i], ARGV[6 + 3i]   agent id, last seen (ms) as the caller saw it, and the
+                                                task_error to record, for candidate i (i = 0..n-1)
+
+  Output: flat list {task id, agent id, claimed at, task_error, ...} of the tasks failed.
+]]
+local rcall = redis.call
+local now = ARGV[1]
+local failed = {}
+
+for i = 4, #ARGV, 3 do
+  local agentId, lastSeen, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local score = rcall("ZSCORE", KEYS[1], agentId)
+  if score and tonumber(score) == tonumber(lastSeen) then
+    local heldKey = ARGV[3] .. agentId
+    local outcome = cjson.encode({state = "failed", error = message})
+    for _, taskId in ipairs(rcall("SMEMBERS", heldKey)) do
+      local taskKey = ARGV[2] .. taskId
+      local task = rcall("HMGET", taskKey, "state", "agent", "claimed_at")
+      if task[1] == "claimed" and task[2] == agentId then
+        rcall("HSET", taskKey, "state", "answered", "outcome", outcome, "finished_at", now)
+        rcall("ZADD", KEYS[2], now, taskId)
+        failed[#failed + 1] = taskId
+        failed[#failed + 1] = agentId
+        failed[#failed + 1] = task[3]
+        failed[#failed + 1] = message
+      end
+      rcall("SREM", heldKey, taskId)
+    end
+  end
+end
+
+return failed

@@ -1,0 +1,105 @@
+/**
+ * The agent lifecycle of SPEC §3, run as a repeatable job:
+ * - tasks held by agents unseen for AGENT_ACTIVE_THRESHOLD fail with a task_error saying the agent went
+ *   silent and since when (a task whose result already arrived is never touched);
+ * - agents unseen for AGENT_DROP_THRESHOLD are forgotten, with their capabilities; their tasks stay failed.
+ *
+ * Its cost follows the agents that went quiet, never the history of finished tasks: it reads Redis'
+ * last-seen index and the held-task sets, which only hold unfinished tasks.
+ */
+import { submitResults } from '@afm/shared/dispatch/results';
+import { isoUtc } from '@afm/shared/time';
+import type { WorkerDeps } from '../deps.js';
+
+const PAGE = 500;
+
+type Deps = Pick<WorkerDeps, 'db' | 'redis' | 'scripts' | 'results' | 'config' | 'logger'>;
+
+export interface CleanupReport {
+  failedTasks: number;
+  droppedAgents: number;
+}
+
+export async function cleanup(deps: Deps, now = Date.now()): Promise<CleanupReport> {
+  const failedTasks = await failTasksOfSilentAgents(deps, now);
+  const droppedAgents = await dropForgottenAgents(deps, now);
+  return { failedTasks, droppedAgents };
+}
+
+/** Agents last seen before `cutoff`, a page at a time, oldest first, with their last-seen times. */
+async function* agentsUnseenSince(deps: Deps, cutoff: number): AsyncGenerator<{ agentId: string; lastSeen: number }[]> {
+  let offset = 0;
+  for (;;) {
+    const flat = await deps.redis.zrangebyscore(deps.scripts.keys.agentsSeen, '-inf', `(${cutoff}`, 'WITHSCORES', 'LIMIT', offset, PAGE);
+    if (flat.length === 0) return;
+    const page = [];
+    for (let i = 0; i < flat.length; i += 2) page.push({ agentId: flat[i]!, lastSeen: Number(flat[i + 1]) });
+    yield page;
+    if (page.length < PAGE) return;
+    offset += page.length;
+  }
+}
+
+export async function failTasksOfSilentAgents(deps: Deps, now: number): Promise<number> {
+  const threshold = deps.config.AGENT_ACTIVE_THRESHOLD;
+  let total = 0;
+  for await (const page of agentsUnseenSince(deps, now - threshold * 1000)) {
+    // Only agents that still hold tasks need a message (and a name to put in it).
+    const pipeline = deps.redis.pipeline();
+    for (const { agentId } of page) {
+      pipeline.exists(deps.scripts.keys.held(agentId));
+      pipeline.hget(deps.scripts.keys.agent(agentId), 'name');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const candidates = page.flatMap(({ agentId, lastSeen }, index) => {
+      if (replies[2 * index]?.[1] !== 1) return [];
+      const name = (replies[2 * index + 1]?.[1] as string | null) ?? 'unknown';
+      const error = `agent went silent: ${JSON.stringify(name)} (${agentId}) was last seen ${isoUtc(lastSeen)}, more than AGENT_ACTIVE_THRESHOLD (${threshold} s) ago`;
+      return [{ agentId, lastSeen, error }];
+    });
+    const failed = await deps.scripts.failSilentAgents(candidates, now);
+    try {
+      await submitResults(
+        deps.results,
+        failed.map(({ taskId, agentId, claimedAt, error }) => ({
+          task_id: taskId,
+          outcome: { state: 'failed', error },
+          finished_at: now,
+          agent_id: agentId,
+          claimed_at: claimedAt,
+        })),
+      );
+    } catch (error) {
+      // The failures are accepted in Redis already; sync queues them again.
+      deps.logger.warn({ err: error }, 'failed tasks not queued yet; sync will queue them');
+    }
+    for (const { taskId, agentId } of failed) {
+      deps.logger.info({ event: 'task.expired', task_id: taskId, agent_id: agentId }, 'task failed: its agent went silent');
+    }
+    total += failed.length;
+  }
+  return total;
+}
+
+export async function dropForgottenAgents(deps: Deps, now: number): Promise<number> {
+  const cutoff = now - deps.config.AGENT_DROP_THRESHOLD * 1000;
+  const dropped: string[] = [];
+  let offset = 0;
+  for (;;) {
+    const ids = await deps.redis.zrangebyscore(deps.scripts.keys.agentsSeen, '-inf', `(${cutoff}`, 'LIMIT', offset, PAGE);
+    if (ids.length === 0) break;
+    const done = await deps.scripts.dropAgents(ids, cutoff);
+    dropped.push(...done);
+    // Dropped agents leave the index; the ones kept (still holding tasks) are stepped over.
+    offset += ids.length - done.length;
+    if (ids.length < PAGE) break;
+  }
+  if (dropped.length > 0) {
+    await deps.db.deleteFrom('agents').where('id', 'in', dropped).execute();
+  }
+  // Agents Postgres knows but Redis forgot (e.g. after a Redis flush) are forgotten by their last_seen.
+  const stale = await deps.db.deleteFrom('agents').where('last_seen', '<', new Date(cutoff)).returning('id').execute();
+  const all = new Set([...dropped, ...stale.map((row) => row.id)]);
+  for (const id of all) deps.logger.info({ event: 'agent.dropped', agent_id: id }, 'agent forgotten');
+  return all.size;
+}
