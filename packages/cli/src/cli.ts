@@ -1,11 +1,12 @@
 /** The `slamon-afm` command line (SPEC §6). */
 import { Builtins, Cli, type BaseContext } from 'clipanion';
+import { ConfigCommand } from './commands/config.js';
 import { CreateTablesCommand, DropTablesCommand } from './commands/tables.js';
 import { RunCommand, StartCommand, WorkerCommand } from './commands/serve.js';
 
 export function buildCli(): Cli {
   const cli = new Cli({ binaryLabel: 'SLAMon Agent Fleet Manager', binaryName: 'slamon-afm', binaryVersion: '0.1.0' });
-  for (const command of [RunCommand, WorkerCommand, StartCommand, CreateTablesCommand, DropTablesCommand]) {
+  for (const command of [RunCommand, WorkerCommand, StartCommand, CreateTablesCommand, DropTablesCommand, ConfigCommand]) {
     cli.register(command);
   }
   cli.register(Builtins.HelpCommand);

@@ -1,4 +1,7 @@
 // SPEC §6: the command line, its exit codes (0 ok, 1 runtime failure, 2 usage error) and its processes.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
@@ -38,7 +41,7 @@ const tables = async () => {
 
 describe('slamon-afm', () => {
   it('prints help for every command with exit code 0', async () => {
-    for (const command of [[], ['run'], ['worker'], ['start'], ['create-tables'], ['drop-tables']]) {
+    for (const command of [[], ['run'], ['worker'], ['start'], ['create-tables'], ['drop-tables'], ['config']]) {
       const result = await run([...command, '--help']);
       expect(result.code).toBe(0);
       expect(result.out).toContain('slamon-afm');
@@ -58,6 +61,41 @@ describe('slamon-afm', () => {
     const flag = await run(['create-tables', '--redis-url', 'http://nope']);
     expect(flag.code).toBe(2);
     expect(flag.err).toContain('REDIS_URL');
+  });
+
+  it('config shows each value with its source: env < file < flags, secrets masked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'afm-cli-'));
+    const file = join(dir, 'afm.cfg');
+    writeFileSync(file, 'QUEUE_PREFIX=from-file\nAGENT_RETURN_TIME=7\nCLEANUP_INTERVAL=2\n');
+    const result = await run(['config', '--json', '-c', file, '--set', 'AGENT_RETURN_TIME=9', '--redis-url', 'redis://:hunter2@cache:6379/3'], {
+      QUEUE_PREFIX: 'from-env',
+      AGENT_ACTIVE_THRESHOLD: '120',
+      DATABASE_URI: 'postgres://afm:s3cret@db:5432/afm',
+    });
+    expect(result.code).toBe(0);
+    const shown = JSON.parse(result.out) as { file: string; config: { key: string; value: string; source: string }[] };
+    const row = (key: string) => shown.config.find((entry) => entry.key === key);
+    expect(shown.file).toBe(file);
+    expect(row('QUEUE_PREFIX')).toEqual({ key: 'QUEUE_PREFIX', value: 'from-file', source: 'file' });
+    expect(row('AGENT_RETURN_TIME')).toEqual({ key: 'AGENT_RETURN_TIME', value: '9', source: 'flag' });
+    expect(row('AGENT_ACTIVE_THRESHOLD')).toEqual({ key: 'AGENT_ACTIVE_THRESHOLD', value: '120', source: 'env' });
+    expect(row('AGENT_DROP_THRESHOLD')).toEqual({ key: 'AGENT_DROP_THRESHOLD', value: '3600', source: 'default' });
+    expect(row('DATABASE_URI')?.value).toBe('postgres://afm:***@db:5432/afm');
+    expect(row('REDIS_URL')).toMatchObject({ value: 'redis://:***@cache:6379/3', source: 'flag' });
+    expect(result.out).not.toMatch(/s3cret|hunter2/);
+
+    const table = await run(['config'], { SLAMON_AFM_CFG: file });
+    expect(table.out).toMatch(/^KEY\s+VALUE\s+SOURCE$/m);
+    expect(table.out).toMatch(/^CLEANUP_INTERVAL\s+2\s+file$/m);
+  });
+
+  it('config exits 2 naming the key of an invalid value or an unknown --set key', async () => {
+    const invalid = await run(['config'], { AGENT_ACTIVE_THRESHOLD: 'abc' });
+    expect(invalid.code).toBe(2);
+    expect(invalid.err).toMatch(/AGENT_ACTIVE_THRESHOLD="abc" \(from env\)/);
+    const unknown = await run(['config', '--set', 'NOPE=1']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('NOPE');
   });
 
   it('exits 1 when storage is unreachable', async () => {

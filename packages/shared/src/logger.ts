@@ -1,5 +1,6 @@
 /** pino loggers configured by LOG_LEVEL, LOG_FILE and LOG_FORMAT (SPEC §5). */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 import type { Config } from './config.js';
 
 export type { Logger } from 'pino';
@@ -15,7 +16,8 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE' | 'LO
   };
   const destination = config.LOG_FILE ?? 2;
   if (config.LOG_FORMAT === 'pretty') {
-    return pino(options, pino.transport({ target: 'pino-pretty', options: { destination, colorize: false } }));
+    // In this thread and synchronous: a transport thread would lose the last lines at exit.
+    return pino(options, pretty({ destination, colorize: false, sync: true, mkdir: true }));
   }
   return pino(options, pino.destination({ dest: destination, sync: false, mkdir: true }));
 }

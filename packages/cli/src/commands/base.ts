@@ -3,7 +3,7 @@
  * codes (SPEC §6): 0 ok, 1 runtime failure, 2 usage error (bad flags, bad configuration).
  */
 import { Command, Option, UsageError } from 'clipanion';
-import { ConfigError, loadConfig, type LoadedConfig } from '@afm/shared/config';
+import { CONFIG_ALIASES, CONFIG_KEYS, ConfigError, loadConfig, type ConfigKey, type LoadedConfig } from '@afm/shared/config';
 
 export abstract class AfmCommand extends Command {
   configFile = Option.String('-c,--config', {
@@ -13,6 +13,9 @@ export abstract class AfmCommand extends Command {
   redisUrl = Option.String('--redis-url', { description: 'Redis URL, db number allowed (REDIS_URL)' });
   queuePrefix = Option.String('--queue-prefix', { description: 'Redis key prefix of this AFM (QUEUE_PREFIX)' });
   logLevel = Option.String('--log-level', { description: 'pino level name or number (LOG_LEVEL)' });
+  settings = Option.Array('-s,--set', {
+    description: 'Set any configuration key, e.g. --set AGENT_RETURN_TIME=30 (repeatable)',
+  });
 
   abstract run(): Promise<number | void>;
 
@@ -31,15 +34,22 @@ export abstract class AfmCommand extends Command {
 
   /** Configuration with this command's flags on top (defaults < env < file < flags). */
   protected loadConfig(): LoadedConfig {
-    return loadConfig({
-      env: this.context.env,
-      ...(this.configFile ? { file: this.configFile } : {}),
-      flags: {
-        DATABASE_URI: this.databaseUri,
-        REDIS_URL: this.redisUrl,
-        QUEUE_PREFIX: this.queuePrefix,
-        LOG_LEVEL: this.logLevel,
-      },
+    const flags: Record<string, string | undefined> = {};
+    for (const setting of this.settings ?? []) {
+      const eq = setting.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--set takes KEY=value, got ${JSON.stringify(setting)}`);
+      const key = setting.slice(0, eq).trim().toUpperCase();
+      if (!CONFIG_KEYS.includes(key as ConfigKey) && !(key in CONFIG_ALIASES)) {
+        throw new UsageError(`--set: unknown configuration key ${key}`);
+      }
+      flags[key] = setting.slice(eq + 1);
+    }
+    Object.assign(flags, {
+      DATABASE_URI: this.databaseUri ?? flags.DATABASE_URI,
+      REDIS_URL: this.redisUrl ?? flags.REDIS_URL,
+      QUEUE_PREFIX: this.queuePrefix ?? flags.QUEUE_PREFIX,
+      LOG_LEVEL: this.logLevel ?? flags.LOG_LEVEL,
     });
+    return loadConfig({ env: this.context.env, ...(this.configFile ? { file: this.configFile } : {}), flags });
   }
 }

@@ -61,6 +61,6 @@ async function shutdown(stopAll: () => Promise<void>, logger: Logger): Promise<n
   const code = await Promise.race([done, overrun]);
   clearTimeout(timer);
   logger.info({ code }, 'stopped');
-  logger.flush?.();
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return code;
 }

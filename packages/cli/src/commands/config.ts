@@ -1,0 +1,39 @@
+/** `config`: the effective configuration, where each value came from, secrets masked (SPEC §5). */
+import { Command, Option } from 'clipanion';
+import { CONFIG_KEYS, SECRET_KEYS, maskSecret } from '@afm/shared/config';
+import { AfmCommand } from './base.js';
+
+export class ConfigCommand extends AfmCommand {
+  static override paths = [['config']];
+  static override usage = Command.Usage({
+    description: 'Print the effective configuration and where each value came from',
+    details:
+      'Sources, lowest first: default, env (environment), file (--config or $SLAMON_AFM_CFG), flag. Passwords in URLs are masked. An invalid value exits with code 2 and names the key.',
+    examples: [
+      ['Show the configuration', '$0 config'],
+      ['As JSON, with a config file', '$0 config --config /etc/slamon/afm.cfg --json'],
+    ],
+  });
+
+  json = Option.Boolean('--json', false, { description: 'Print JSON instead of a table' });
+
+  async run() {
+    const { config, sources, file, warnings } = this.loadConfig();
+    const rows = CONFIG_KEYS.map((key) => {
+      const value = config[key];
+      const shown = value === undefined ? '' : SECRET_KEYS.has(key) ? maskSecret(String(value)) : String(value);
+      return { key, value: shown, source: sources[key] };
+    });
+    if (this.json) {
+      this.context.stdout.write(`${JSON.stringify({ file: file ?? null, config: rows, warnings }, null, 2)}\n`);
+      return;
+    }
+    const width = (column: 'key' | 'value') => Math.max(column.length, ...rows.map((row) => row[column].length));
+    const [keyWidth, valueWidth] = [width('key'), width('value')];
+    const line = (key: string, value: string, source: string) => `${key.padEnd(keyWidth)}  ${value.padEnd(valueWidth)}  ${source}\n`;
+    this.context.stdout.write(line('KEY', 'VALUE', 'SOURCE'));
+    for (const row of rows) this.context.stdout.write(line(row.key, row.value, row.source));
+    if (file) this.context.stdout.write(`\nconfig file: ${file}\n`);
+    for (const warning of warnings) this.context.stderr.write(`warning: ${warning}\n`);
+  }
+}

@@ -1,0 +1,90 @@
+// Logging (issue 3, SPEC §5): LOG_FILE, LOG_LEVEL names and numbers, LOG_FORMAT json|pretty; one
+// line per request at debug and one per task event at info, with task and agent ids as fields.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
+import { waitFor } from '@afm/shared/testing/wait';
+import { call, newTask, poll } from './support/client.js';
+import { configEnv, freePort, spawnAfm } from './support/topology.js';
+
+let env: TestEnv;
+const dir = mkdtempSync(join(tmpdir(), 'afm-logs-'));
+beforeAll(async () => {
+  env = await createTestEnv('logging');
+});
+afterAll(() => env.cleanup());
+
+/** Runs `slamon-afm start` with the given settings, drives one task flow, stops it; returns the log text. */
+async function logOf(settings: Record<string, string>, flow: (base: string) => Promise<void>) {
+  const port = await freePort();
+  const file = join(dir, `${randomUUID()}.log`);
+  const proc = spawnAfm(['start', '127.0.0.1', String(port)], configEnv(env.config, { LOG_FILE: file, ...settings }));
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => (await fetch(`${base}/status`)).ok, { timeoutMs: 20_000, what: 'start' });
+    await flow(base);
+  } finally {
+    expect(await proc.kill('SIGTERM')).toBe(0);
+  }
+  return readFileSync(file, 'utf8');
+}
+
+async function taskFlow(base: string) {
+  const type = `log-${randomUUID().slice(0, 8)}`;
+  const [ok, bad] = [newTask(type), newTask(type)];
+  await call(base, 'POST', '/task', ok);
+  await call(base, 'POST', '/task', bad);
+  const agent = randomUUID();
+  await poll(base, [type], 2, agent);
+  await call(base, 'POST', '/tasks/response', { protocol: 1, task_id: ok.task_id, task_data: {} });
+  await call(base, 'POST', '/tasks/response', { protocol: 1, task_id: bad.task_id, task_error: 'boom' });
+  // a task whose agent goes silent, to see the expiry
+  const silent = newTask(type);
+  await call(base, 'POST', '/task', silent);
+  await poll(base, [type], 1, randomUUID());
+  await waitFor(async () => (await call(base, 'GET', `/task/${silent.task_id}`)).body.task_failed, { timeoutMs: 10_000, what: 'expiry' });
+  return { ok, bad, silent, agent };
+}
+
+describe('logging', () => {
+  it('writes JSON lines to LOG_FILE: requests at debug, every task event at info with ids', async () => {
+    let ids!: Awaited<ReturnType<typeof taskFlow>>;
+    const text = await logOf(
+      { LOG_LEVEL: 'debug', AGENT_ACTIVE_THRESHOLD: '1', CLEANUP_INTERVAL: '0.5' },
+      async (base) => {
+        ids = await taskFlow(base);
+      },
+    );
+    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const event = (name: string, taskId: string) => lines.find((line) => line.event === name && line.task_id === taskId);
+    expect(event('task.posted', ids.ok.task_id)).toMatchObject({ level: 30, task_type: ids.ok.task_type });
+    expect(event('task.claimed', ids.ok.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
+    expect(event('task.completed', ids.ok.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
+    expect(event('task.failed', ids.bad.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
+    expect(event('task.expired', ids.silent.task_id)).toMatchObject({ level: 30, agent_id: expect.any(String) });
+    const requests = lines.filter((line) => line.msg === 'request');
+    expect(requests.length).toBeGreaterThanOrEqual(8);
+    expect(requests[0]).toMatchObject({ level: 20, method: expect.any(String), url: expect.any(String), statusCode: expect.any(Number) });
+  });
+
+  it('takes LOG_LEVEL as a pino number: 30 leaves out debug lines', async () => {
+    const text = await logOf({ LOG_LEVEL: '30' }, async (base) => {
+      await call(base, 'GET', '/status');
+      await call(base, 'POST', '/task', newTask('numeric'));
+    });
+    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.some((line) => line.event === 'task.posted')).toBe(true);
+    expect(lines.filter((line) => (line.level as number) < 30)).toEqual([]);
+  });
+
+  it('writes human-readable lines with LOG_FORMAT=pretty', async () => {
+    const text = await logOf({ LOG_FORMAT: 'pretty', LOG_LEVEL: 'info' }, async (base) => {
+      await call(base, 'POST', '/task', newTask('pretty'));
+    });
+    expect(text).toMatch(/INFO.*task posted/);
+    expect(() => JSON.parse(text.split('\n')[0]!)).toThrow();
+  });
+});
