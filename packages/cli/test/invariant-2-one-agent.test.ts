@@ -58,4 +58,22 @@ describe('invariant 2: exactly one agent per task', () => {
       await worker.close();
     }
   });
+
+  it('never hands a claimed task to a second agent, even if a stale copy is queued again', async () => {
+    const redis = createRedis(s.env.config.REDIS_URL, 'client');
+    await connectRedis(redis);
+    const queues = new TaskQueues(redis, s.env.config.QUEUE_PREFIX);
+    try {
+      const type = `held-${randomUUID().slice(0, 6)}`;
+      const task = newTask(type);
+      await call(s.a.url, 'POST', '/task', task);
+      expect((await poll(s.a.url, [type], 1)).map((t) => t.task_id)).toEqual([task.task_id]);
+      await queues.enqueue(task, Date.now());
+      expect(await poll(s.b.url, [type], 5)).toEqual([]);
+      expect((await call(s.b.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { first: 1 } })).status).toBe(200);
+    } finally {
+      await queues.close();
+      await redis.quit();
+    }
+  });
 });

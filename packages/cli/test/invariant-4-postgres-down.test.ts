@@ -6,6 +6,8 @@ import { createDb } from '@afm/shared/db/connect';
 import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
 import { waitFor } from '@afm/shared/testing/wait';
 import { loadConfig } from '@afm/shared/config';
+import { createResultsQueue } from '@afm/shared/dispatch/results';
+import { connectRedis, createRedis } from '@afm/shared/redis';
 import type { ApiServer } from '@afm/api/server';
 import { call, newTask, poll } from './support/client.js';
 import { startProxy, type CuttableProxy } from './support/proxy.js';
@@ -49,6 +51,21 @@ describe('invariant 4: no lost results while Postgres is down', () => {
       tasks.map((task) => call(api.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { n: task.task_data.n } })),
     );
     expect(replies.map((reply) => reply.status)).toEqual(Array(40).fill(200));
+    // The worker keeps trying Postgres, and its waiting results spend none of their retry attempts.
+    const triedBefore = proxy.refused();
+    await waitFor(() => proxy.refused() >= triedBefore + 5, { timeoutMs: 15_000, what: 'the worker to retry Postgres' });
+    const redis = createRedis(env.config.REDIS_URL, 'client');
+    await connectRedis(redis);
+    const results = createResultsQueue(redis, env.config.QUEUE_PREFIX);
+    try {
+      expect(await results.getJobCounts('failed', 'delayed')).toEqual({ failed: 0, delayed: 0 });
+      const jobs = await results.getJobs(['active', 'waiting']);
+      expect(jobs.length).toBe(40);
+      expect(jobs.map((job) => job.attemptsMade)).toEqual(Array(40).fill(0));
+    } finally {
+      await results.close();
+      await redis.quit();
+    }
     // What needs Postgres says "retry later", never 4xx.
     expect((await call(api.url, 'POST', '/task', newTask(type))).status).toBe(503);
     expect((await call(api.url, 'GET', `/task/${tasks[0]!.task_id}`)).status).toBe(503);

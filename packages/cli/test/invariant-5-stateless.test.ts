@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, poll } from './support/client.js';
 import { startSystem, type System } from './support/system.js';
-import { startInProcessWorker, startReplica } from './support/topology.js';
+import { freePort, spawnReplica, startInProcessWorker, startReplica } from './support/topology.js';
 
 let s: System;
 let worker: { close(): Promise<void> };
@@ -45,5 +45,27 @@ describe('invariant 5: stateless API', () => {
       await c.close();
     }
     expect((await call(s.b.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'x' })).status).toBe(200);
+  });
+
+  it('works across replica processes that share nothing but Redis and Postgres', async () => {
+    const [one, two] = await Promise.all([spawnReplica(s.env.config, await freePort()), spawnReplica(s.env.config, await freePort())]);
+    try {
+      const type = `proc-${randomUUID().slice(0, 6)}`;
+      const [first, second] = [newTask(type), newTask(type)];
+      expect((await call(one.url, 'POST', '/task', first)).status).toBe(200);
+      expect((await call(two.url, 'POST', '/task', second)).status).toBe(200);
+      expect((await call(two.url, 'POST', '/task', first)).status).toBe(400);
+      const agent = randomUUID();
+      expect((await poll(two.url, [type], 1, agent)).map((t) => t.task_id)).toEqual([first.task_id]);
+      expect((await poll(one.url, [type], 1, agent)).map((t) => t.task_id)).toEqual([second.task_id]);
+      // each result goes to the replica that did not hand the task out
+      expect((await call(one.url, 'POST', '/tasks/response', { protocol: 1, task_id: first.task_id, task_data: { via: 'one' } })).status).toBe(200);
+      expect((await call(two.url, 'POST', '/tasks/response', { protocol: 1, task_id: second.task_id, task_error: 'via two' })).status).toBe(200);
+      expect((await call(two.url, 'POST', '/tasks/response', { protocol: 1, task_id: first.task_id, task_data: {} })).status).toBe(400);
+      await waitFor(async () => (await call(two.url, 'GET', `/task/${first.task_id}`)).body.task_result?.via === 'one', { what: 'first result' });
+      await waitFor(async () => (await call(one.url, 'GET', `/task/${second.task_id}`)).body.task_error === 'via two', { what: 'second error' });
+    } finally {
+      await Promise.all([one.kill('SIGTERM'), two.kill('SIGTERM')]);
+    }
   });
 });

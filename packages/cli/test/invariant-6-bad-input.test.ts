@@ -76,4 +76,22 @@ describe('invariant 6: bad input never gets a 5xx', () => {
     expect(failures).toEqual([]);
     expect((await call(s.a.url, 'GET', '/status')).status).toBe(200);
   });
+
+  it('refuses unstorable results of a claimed task with 400, and the task still takes a valid one', async () => {
+    const type = `nul-${randomUUID().slice(0, 6)}`;
+    const task = newTask(type);
+    expect((await call(s.a.url, 'POST', '/task', task)).status).toBe(200);
+    const claimed = await call(s.b.url, 'POST', '/tasks', pollBody([type], 1));
+    expect(claimed.body.tasks).toHaveLength(1);
+    const nul = await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { k: 'a\u0000b' } });
+    expect(nul.status).toBe(400);
+    expect(nul.body.message).toContain('body.task_data.k');
+    const surrogate = await call(s.b.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_error: '\ud800' });
+    expect(surrogate.status).toBe(400);
+    expect(surrogate.body.message).toContain('body.task_error');
+    const name = await call(s.a.url, 'POST', '/tasks', { ...pollBody([type], 1), agent_name: 'x\u0000' });
+    expect(name.status).toBe(400);
+    expect(name.body.message).toContain('body.agent_name');
+    expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { k: 'ok' } })).status).toBe(200);
+  });
 });

@@ -50,10 +50,31 @@ describe('recordResult', () => {
 
   it('is idempotent and keeps the first outcome', async () => {
     const id = await postedTask();
-    await recordResult(h.deps, job(id, { state: 'failed', error: 'first' }));
-    await recordResult(h.deps, job(id, { state: 'completed', result: { second: true } }));
-    await recordResult(h.deps, job(id, { state: 'failed', error: 'first' }));
-    expect(await findTask(h.deps.db, id)).toMatchObject({ state: 'failed', error: 'first', result: null });
+    const first = job(id, { state: 'failed', error: 'first' });
+    await recordResult(h.deps, first);
+    const second = { ...job(id, { state: 'completed', result: { second: true } }), finished_at: first.finished_at + 5_000 };
+    await recordResult(h.deps, second);
+    expect(await findTask(h.deps.db, id)).toMatchObject({
+      state: 'failed',
+      error: 'first',
+      result: null,
+      agent_id: first.agent_id,
+      finished_at: new Date(first.finished_at),
+    });
+    await recordResult(h.deps, first); // a replay of the first job
+    expect(await findTask(h.deps.db, id)).toMatchObject({ state: 'failed', error: 'first', finished_at: new Date(first.finished_at) });
+  });
+
+  it('keeps the outcome in Redis when Postgres refuses it, so nothing accepted is dropped', async () => {
+    const id = await postedTask();
+    await h.deps.redis.hset(h.deps.scripts.keys.task(id), 'state', 'answered', 'outcome', '{}');
+    await h.deps.redis.zadd(h.deps.scripts.keys.unsaved, 1, id);
+    // Validation keeps such values out; this stands for any error that is not "Postgres is down".
+    const refused = job(id, { state: 'completed', result: { text: 'a\u0000b' } });
+    await expect(recordResult(h.deps, refused)).rejects.toThrow();
+    expect(await h.deps.redis.hget(h.deps.scripts.keys.task(id), 'state')).toBe('answered');
+    expect(await h.deps.redis.zscore(h.deps.scripts.keys.unsaved, id)).not.toBeNull();
+    expect(await findTask(h.deps.db, id)).toMatchObject({ finished_at: null });
   });
 
   it('waits while Postgres is unreachable and writes once it answers', async () => {

@@ -3,6 +3,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface CuttableProxy {
   port: number;
+  /** Connections refused while cut: how often clients tried to reach the server. */
+  refused(): number;
   /** Drops every connection and refuses new ones, like a server that went down. */
   cut(): void;
   restore(): void;
@@ -11,9 +13,13 @@ export interface CuttableProxy {
 
 export async function startProxy(upstreamHost: string, upstreamPort: number): Promise<CuttableProxy> {
   let up = true;
+  let refused = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
-    if (!up) return client.destroy();
+    if (!up) {
+      refused++;
+      return client.destroy();
+    }
     const upstream = connect(upstreamPort, upstreamHost);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -27,6 +33,7 @@ export async function startProxy(upstreamHost: string, upstreamPort: number): Pr
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,
+    refused: () => refused,
     cut() {
       up = false;
       for (const socket of sockets) socket.destroy();

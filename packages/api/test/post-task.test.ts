@@ -1,0 +1,42 @@
+// SPEC §2.3 / §4.1 at the domain level: a task is accepted only once Postgres has it.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb } from '@afm/shared/db/connect';
+import { findTask } from '@afm/shared/db/tasks';
+import { postTask } from '../src/domain/post-task.js';
+import { startApiHarness, type ApiHarness } from './harness.js';
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await startApiHarness('post-task');
+});
+afterAll(() => h.close());
+
+const task = () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: `pt-${randomUUID().slice(0, 6)}`, task_version: 1, task_data: {} });
+
+describe('postTask', () => {
+  it('stores, then queues', async () => {
+    const posted = task();
+    await postTask(h.deps, posted);
+    expect(await findTask(h.deps.db, posted.task_id)).toMatchObject({ state: 'waiting' });
+    expect((await h.deps.taskQueues.get(posted.task_type, 1).getJob(posted.task_id))?.data).toEqual(posted);
+  });
+
+  it('answers 503 and queues nothing while Postgres cannot store the task', async () => {
+    const down = createDb('postgres://postgres@127.0.0.1:1/none');
+    try {
+      const posted = task();
+      await expect(postTask({ ...h.deps, db: down }, posted)).rejects.toMatchObject({ statusCode: 503, code: 'AFM_ERR_UNAVAILABLE' });
+      expect(await h.deps.taskQueues.get(posted.task_type, 1).getJob(posted.task_id)).toBeUndefined();
+    } finally {
+      await down.destroy();
+    }
+  });
+
+  it('accepts a stored task while Redis is down; it is queued later by the reconciler', async () => {
+    const posted = task();
+    const broken = { ...h.deps, taskQueues: { enqueue: () => Promise.reject(new Error('Connection is closed.')) } as never };
+    await postTask(broken, posted);
+    expect(await findTask(h.deps.db, posted.task_id)).toMatchObject({ state: 'waiting' });
+  });
+});
