@@ -11,14 +11,15 @@
   Input:
     KEYS[1] agents last-seen zset     KEYS[2] agent hash      KEYS[3] dirty agents set
     KEYS[4] dirty claims zset         KEYS[5] agent's held-task set
-    KEYS[4 + 2i], KEYS[5 + 2i]        wait list and meta hash of capability queue i (i = 1..n)
+    KEYS[6] event counters hash       KEYS[7] in-progress counts hash
+    KEYS[6 + 2i], KEYS[7 + 2i]        wait list and meta hash of capability queue i (i = 1..n)
 
     ARGV[1] agent id    ARGV[2] now (ms)    ARGV[3] max tasks
     ARGV[4] agent name  ARGV[5] location JSON ('' when absent)  ARGV[6] capabilities JSON
     ARGV[7] agent time  ARGV[8] task hash key prefix            ARGV[9] BullMQ key prefix
     ARGV[9 + i]         name of capability queue i
 
-  Output: the claimed jobs' data (JSON strings), oldest first.
+  Output: flat list {job data (JSON), posting time (ms), ...} of the claimed tasks, oldest first.
 ]]
 local rcall = redis.call
 local agentId, now, maxTasks = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -33,10 +34,10 @@ rcall("SADD", KEYS[3], agentId)
 local claimed = {}
 if maxTasks <= 0 then return claimed end
 
-local queueCount = (#KEYS - 5) / 2
+local queueCount = (#KEYS - 7) / 2
 local heads = {}
 
-local function waitKey(i) return KEYS[4 + 2 * i] end
+local function waitKey(i) return KEYS[6 + 2 * i] end
 local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[9 + i] .. ":" end
 
 -- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
@@ -57,10 +58,10 @@ local function peek(i)
 end
 
 for i = 1, queueCount do
-  if rcall("HEXISTS", KEYS[5 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
+  if rcall("HEXISTS", KEYS[7 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
 end
 
-while #claimed < maxTasks do
+while #claimed < 2 * maxTasks do
   local best
   for i = 1, queueCount do
     local head = heads[i]
@@ -81,7 +82,10 @@ while #claimed < maxTasks do
           "queue", ARGV[9 + best])
     rcall("SADD", KEYS[5], jobId)
     rcall("ZADD", KEYS[4], now, jobId)
+    rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[9 + best], 1)
+    rcall("HINCRBY", KEYS[7], ARGV[9 + best], 1)
     claimed[#claimed + 1] = data
+    claimed[#claimed + 1] = tostring(heads[best][2])
   end
   peek(best)
 end

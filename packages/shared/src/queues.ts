@@ -59,6 +59,10 @@ export function afmKeys(prefix: string) {
     claimsDirty: `${base}claims:dirty`,
     /** Sorted set task id → acceptance time (ms) of results not yet written to Postgres. */
     unsaved: `${base}unsaved`,
+    /** Fleet-wide event counters, field `<event>:<queue>` (posted, claimed, completed, failed, expired). */
+    stats: `${base}stats`,
+    /** Claimed, unfinished tasks per queue name. */
+    inProgress: `${base}inprogress`,
     /** Set of the task queue names ever used, so counts and rebuilds can find them. */
     queues: `${base}queues`,
     /** Present while Redis holds state rebuilt from (or consistent with) Postgres; absent after a flush. */

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DispatchScripts, type AgentPoll } from '../src/dispatch/scripts.js';
+import { DispatchScripts, type AgentPoll, type ClaimedJob } from '../src/dispatch/scripts.js';
 import { TaskQueues } from '../src/dispatch/task-queues.js';
 import { taskQueueName, type TaskJob } from '../src/queues.js';
 import { connectRedis, createRedis, deleteKeysWithPrefix } from '../src/redis.js';
@@ -45,7 +45,7 @@ const poll = (caps: [string, number][], maxTasks: number, agentId = randomUUID()
   now: Date.now(),
 });
 
-const ids = (claimed: string[]) => claimed.map((json) => (JSON.parse(json) as TaskJob).task_id);
+const ids = (claimed: ClaimedJob[]) => claimed.map((job) => (JSON.parse(job.data) as TaskJob).task_id);
 
 describe('claimTasks', () => {
   it('claims oldest first across all capability queues, and only matching versions', async () => {
@@ -66,8 +66,11 @@ describe('claimTasks', () => {
     const posted = task(type);
     await queues.enqueue(posted, Date.now());
     expect(await queues.get(type, 1).getWaitingCount()).toBe(1);
-    const [json] = await scripts.claimTasks(poll([[type, 1]], 1));
-    expect(JSON.parse(json!)).toEqual(posted);
+    const postedAt = Date.now() - 1234;
+    await redis.hset(`${prefix}:${taskQueueName(type, 1)}:${posted.task_id}`, 'timestamp', postedAt);
+    const [claimed] = await scripts.claimTasks(poll([[type, 1]], 1));
+    expect(JSON.parse(claimed!.data)).toEqual(posted);
+    expect(claimed!.postedAt).toBe(postedAt);
     expect(await queues.get(type, 1).getWaitingCount()).toBe(0);
     expect(await queues.get(type, 1).getJob(posted.task_id)).toBeUndefined();
   });
@@ -125,13 +128,13 @@ describe('answerTask', () => {
     const type = `i-${randomUUID()}`;
     const posted = task(type);
     await queues.enqueue(posted, Date.now());
-    expect((await scripts.answerTask(posted.task_id, '{}', Date.now())).accepted).toBe(false);
+    expect((await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).accepted).toBe(false);
     const request = poll([[type, 1]], 1);
     await scripts.claimTasks(request);
     expect(await redis.sismember(scripts.keys.held(request.agentId), posted.task_id)).toBe(1);
 
     const replies = await Promise.all(
-      Array.from({ length: 10 }, (_, n) => scripts.answerTask(posted.task_id, JSON.stringify({ n }), Date.now())),
+      Array.from({ length: 10 }, (_, n) => scripts.answerTask(posted.task_id, { state: 'completed', result: { n } }, Date.now())),
     );
     expect(replies.filter((reply) => reply.accepted)).toHaveLength(1);
     expect(replies.filter((reply) => !reply.accepted).map((reply) => !reply.accepted && reply.state)).toEqual(
@@ -141,17 +144,17 @@ describe('answerTask', () => {
     expect(await redis.zscore(scripts.keys.unsaved, posted.task_id)).not.toBeNull();
 
     await scripts.finishTask(posted.task_id, 60);
-    expect(await scripts.answerTask(posted.task_id, '{}', Date.now())).toEqual({ accepted: false, state: 'done' });
+    expect(await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: false, state: 'done' });
     expect(await redis.zscore(scripts.keys.unsaved, posted.task_id)).toBeNull();
     expect(await redis.ttl(scripts.keys.task(posted.task_id))).toBeGreaterThan(0);
   });
 
   it('says "missing" for a task Redis does not know, and a restored claim can be answered', async () => {
     const id = randomUUID();
-    expect(await scripts.answerTask(id, '{}', Date.now())).toEqual({ accepted: false, state: 'missing' });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: false, state: 'missing' });
     const agent = randomUUID();
     expect(await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1')).toBe(true);
     expect(await scripts.restoreClaim(id, randomUUID(), 2_000, 'task.x.v1')).toBe(false);
-    expect(await scripts.answerTask(id, '{}', Date.now())).toEqual({ accepted: true, agentId: agent, claimedAt: 1_000 });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: true, agentId: agent, claimedAt: 1_000 });
   });
 });

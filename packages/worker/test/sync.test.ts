@@ -33,7 +33,7 @@ async function claim(type: string, maxTasks: number, agentId = randomUUID(), loc
     queues: [taskQueueName(type, 1)],
     now: Date.now(),
   });
-  return { agentId, ids: claimed.map((json) => (JSON.parse(json) as TaskJob).task_id) };
+  return { agentId, ids: claimed.map((job) => (JSON.parse(job.data) as TaskJob).task_id) };
 }
 
 describe('sync', () => {
@@ -68,7 +68,7 @@ describe('sync', () => {
     const task = await post(type);
     await claim(type, 1);
     const acceptedAt = Date.now() - 60_000;
-    await h.deps.scripts.answerTask(task.task_id, JSON.stringify({ state: 'completed', result: { r: 1 } }), acceptedAt);
+    await h.deps.scripts.answerTask(task.task_id, { state: 'completed', result: { r: 1 } }, acceptedAt);
     expect(await h.deps.results.getJob(task.task_id)).toBeUndefined();
     expect(await requeueUnsavedResults(h.deps, Date.now())).toBe(1);
     expect((await h.deps.results.getJob(task.task_id))?.data).toMatchObject({
@@ -109,7 +109,7 @@ describe('sync', () => {
     expect(report.restoredClaims).toBeGreaterThanOrEqual(1);
     expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
     expect(await h.deps.redis.hget(h.deps.scripts.keys.task(waiting.task_id), 'agent')).toBe(agentId);
-    expect(await h.deps.scripts.answerTask(waiting.task_id, '{"state":"failed","error":"x"}', Date.now())).toMatchObject({ accepted: true });
+    expect(await h.deps.scripts.answerTask(waiting.task_id, { state: 'failed', error: 'x' }, Date.now())).toMatchObject({ accepted: true });
     expect((await claim(type, 10)).ids).toEqual([held.task_id]);
   });
 });

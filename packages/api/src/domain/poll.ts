@@ -23,8 +23,8 @@ export async function pollTasks(deps: Pick<ApiDeps, 'scripts' | 'config' | 'logg
       now,
     }),
   );
-  const tasks = claimed.map((json) => {
-    const job = JSON.parse(json) as TaskJob;
+  const tasks = claimed.map((claim) => {
+    const job = JSON.parse(claim.data) as TaskJob;
     deps.logger.info({ event: 'task.claimed', task_id: job.task_id, agent_id: poll.agent_id }, 'task claimed');
     return { task_id: job.task_id, task_type: job.task_type, task_version: job.task_version, task_data: job.task_data };
   });

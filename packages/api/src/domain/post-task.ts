@@ -12,7 +12,7 @@ export async function postTask(deps: Pick<ApiDeps, 'db' | 'taskQueues' | 'logger
     throw new AfmError('AFM_ERR_DUPLICATE_TASK', `task_id ${task.task_id} has been used before; every task needs a new id`);
   }
   try {
-    await deps.taskQueues.enqueue(task, postedAt);
+    await deps.taskQueues.enqueue(task, postedAt, { newTask: true });
   } catch (error) {
     // The task is durable in Postgres, so it is accepted: the worker's reconciler queues it once Redis answers.
     deps.logger.warn({ err: error, task_id: task.task_id }, 'task stored but not queued yet; the reconciler will queue it');

@@ -54,7 +54,7 @@ export interface SettleDeps {
  * Postgres has it, so a failure to queue the job is reported, not thrown (sync re-queues it).
  */
 export async function settleTask(deps: SettleDeps, taskId: string, outcome: TaskOutcome, now: number): Promise<AnswerReply> {
-  const reply = await deps.scripts.answerTask(taskId, JSON.stringify(outcome), now);
+  const reply = await deps.scripts.answerTask(taskId, outcome, now);
   if (reply.accepted) {
     try {
       await submitResult(deps.results, {

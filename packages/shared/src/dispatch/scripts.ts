@@ -4,15 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { afmKeys, bullKeys, type AfmKeys } from '../queues.js';
+import { afmKeys, bullKeys, type AfmKeys, type TaskOutcome } from '../queues.js';
 
 const SCRIPT_FILES = {
   claimTasks: 'claimTasks.lua',
-  answerTask: 'answerTask-2.lua',
+  answerTask: 'answerTask-4.lua',
   finishTask: 'finishTask-2.lua',
-  restoreClaim: 'restoreClaim-3.lua',
+  restoreClaim: 'restoreClaim-4.lua',
   countWaiting: 'countWaiting-1.lua',
-  failSilentAgents: 'failSilentAgents-2.lua',
+  failSilentAgents: 'failSilentAgents-4.lua',
   dropAgents: 'dropAgents-2.lua',
 } as const;
 
@@ -49,6 +49,13 @@ export interface AgentPoll {
   now: number;
 }
 
+export interface ClaimedJob {
+  /** The job's data: a TaskJob as JSON. */
+  data: string;
+  /** When the task was posted (ms). */
+  postedAt: number;
+}
+
 export type AnswerReply =
   | { accepted: true; agentId: string; claimedAt: number }
   | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | (string & {}) };
@@ -71,10 +78,10 @@ export class DispatchScripts {
     return (this.redis as unknown as Record<ScriptName, ScriptCall>)[name].bind(this.redis);
   }
 
-  /** Registers the poll and claims up to `maxTasks` tasks; returns the claimed jobs' data, oldest first. */
-  async claimTasks(poll: AgentPoll): Promise<string[]> {
+  /** Registers the poll and claims up to `maxTasks` tasks, oldest first. */
+  async claimTasks(poll: AgentPoll): Promise<ClaimedJob[]> {
     const k = this.keys;
-    const keys = [k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId)];
+    const keys = [k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId), k.stats, k.inProgress];
     for (const queue of poll.queues) {
       const bull = bullKeys(this.prefix, queue);
       keys.push(bull.wait, bull.meta);
@@ -91,18 +98,24 @@ export class DispatchScripts {
       this.prefix,
       ...poll.queues,
     ];
-    return (await this.call('claimTasks')(keys.length, ...keys, ...args)) as string[];
+    const reply = (await this.call('claimTasks')(keys.length, ...keys, ...args)) as string[];
+    const claimed: ClaimedJob[] = [];
+    for (let i = 0; i < reply.length; i += 2) claimed.push({ data: reply[i]!, postedAt: Number(reply[i + 1]) });
+    return claimed;
   }
 
   /** Compare-and-set "claimed" → "answered": true only for the first outcome of a claimed task. */
-  async answerTask(taskId: string, outcomeJson: string, now: number): Promise<AnswerReply> {
+  async answerTask(taskId: string, outcome: TaskOutcome, now: number): Promise<AnswerReply> {
     const reply = (await this.call('answerTask')(
       this.keys.task(taskId),
       this.keys.unsaved,
+      this.keys.stats,
+      this.keys.inProgress,
       taskId,
-      outcomeJson,
+      JSON.stringify(outcome),
       now,
       this.keys.heldPrefix,
+      outcome.state,
     )) as string[];
     if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]) };
     return { accepted: false, state: reply[0]! };
@@ -119,6 +132,7 @@ export class DispatchScripts {
       this.keys.task(taskId),
       this.keys.held(agentId),
       this.keys.agentsSeen,
+      this.keys.inProgress,
       taskId,
       agentId,
       claimedAt,
@@ -141,6 +155,8 @@ export class DispatchScripts {
     const reply = (await this.call('failSilentAgents')(
       this.keys.agentsSeen,
       this.keys.unsaved,
+      this.keys.stats,
+      this.keys.inProgress,
       now,
       this.keys.taskPrefix,
       this.keys.heldPrefix,

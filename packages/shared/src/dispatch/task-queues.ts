@@ -4,20 +4,20 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afmKeys, taskQueueName, type TaskJob } from '../queues.js';
+import { afmKeys, taskQueueName, type AfmKeys, type TaskJob } from '../queues.js';
 
 /** Nobody subscribes to task queue events; keep BullMQ's event stream per queue short. */
 const EVENTS_MAX_LEN = 100;
 
 export class TaskQueues {
   private readonly queues = new Map<string, Queue<TaskJob>>();
-  private readonly registryKey: string;
+  private readonly keys: AfmKeys;
 
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.registryKey = afmKeys(prefix).queues;
+    this.keys = afmKeys(prefix);
   }
 
   /** The queue of one task type and version (created on first use, then cached). */
@@ -44,18 +44,20 @@ export class TaskQueues {
   /**
    * Puts a task in its queue. The job id is the task id, and the job timestamp the posting time, by
    * which claimTasks orders tasks across queues. Adding a job whose id is already waiting is a no-op.
+   * `newTask` counts it as posted (a task queued again after a Redis loss is not posted twice).
    */
-  async enqueue(task: TaskJob, postedAt: number): Promise<void> {
+  async enqueue(task: TaskJob, postedAt: number, { newTask = false } = {}): Promise<void> {
     const name = taskQueueName(task.task_type, task.task_version);
     await Promise.all([
-      this.redis.sadd(this.registryKey, name),
+      this.redis.sadd(this.keys.queues, name),
+      newTask ? this.redis.hincrby(this.keys.stats, `posted:${name}`, 1) : undefined,
       this.byName(name).add(task.task_type, task, { jobId: task.task_id, timestamp: postedAt }),
     ]);
   }
 
   /** Names of every task queue ever used with this prefix. */
   async names(): Promise<string[]> {
-    return (await this.redis.smembers(this.registryKey)).sort();
+    return (await this.redis.smembers(this.keys.queues)).sort();
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@
 
   Input:
     KEYS[1] agents last-seen zset      KEYS[2] unsaved zset
+    KEYS[3] event counters hash        KEYS[4] in-progress counts hash
     ARGV[1] now (ms)    ARGV[2] task hash key prefix    ARGV[3] held-set key prefix
     ARGV[4 + 3i], ARGV[5 + 3i], ARGV[6 + 3i]   agent id, last seen (ms) as the caller saw it, and the
                                                 task_error to record, for candidate i (i = 0..n-1)
@@ -25,10 +26,14 @@ for i = 4, #ARGV, 3 do
     local outcome = cjson.encode({state = "failed", error = message})
     for _, taskId in ipairs(rcall("SMEMBERS", heldKey)) do
       local taskKey = ARGV[2] .. taskId
-      local task = rcall("HMGET", taskKey, "state", "agent", "claimed_at")
+      local task = rcall("HMGET", taskKey, "state", "agent", "claimed_at", "queue")
       if task[1] == "claimed" and task[2] == agentId then
         rcall("HSET", taskKey, "state", "answered", "outcome", outcome, "finished_at", now)
         rcall("ZADD", KEYS[2], now, taskId)
+        if task[4] then
+          rcall("HINCRBY", KEYS[3], "expired:" .. task[4], 1)
+          rcall("HINCRBY", KEYS[4], task[4], -1)
+        end
         failed[#failed + 1] = taskId
         failed[#failed + 1] = agentId
         failed[#failed + 1] = task[3]
