@@ -9,6 +9,8 @@ import { registerErrorHandling } from './http/errors.js';
 import { agentRoutes } from './routes/agent.routes.js';
 import { bpmsRoutes } from './routes/bpms.routes.js';
 import { statusRoutes } from './routes/status.routes.js';
+import { opsRoutes } from './routes/ops.routes.js';
+import { docs } from './http/docs.js';
 
 export interface AppOptions {
   /** Largest accepted request body in bytes (default 1 MiB). */
@@ -28,14 +30,19 @@ export async function buildApp(deps: ApiDeps, options: AppOptions = {}): Promise
 
   registerErrorHandling(app);
   app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    deps.metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     request.log.debug(
       { method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
       'request',
     );
   });
 
+  // Swagger collects routes as they are added (onRoute), so it comes first.
+  await app.register(docs);
   await app.register(bpmsRoutes, { deps });
   await app.register(agentRoutes, { deps });
   await app.register(statusRoutes, { deps });
+  await app.register(opsRoutes, { deps });
   return app;
 }

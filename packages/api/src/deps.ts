@@ -12,6 +12,7 @@ import { DispatchScripts } from '@afm/shared/dispatch/scripts';
 import { TaskQueues } from '@afm/shared/dispatch/task-queues';
 import type { Logger } from '@afm/shared/logger';
 import { connectRedis, createRedis } from '@afm/shared/redis';
+import { ApiMetrics } from './metrics.js';
 
 export interface ApiDeps {
   db: Kysely<Database>;
@@ -21,6 +22,7 @@ export interface ApiDeps {
   results: ResultsQueue;
   config: Pick<Config, 'AGENT_RETURN_TIME' | 'AGENT_ACTIVE_THRESHOLD'>;
   logger: Logger;
+  metrics: ApiMetrics;
 }
 
 export interface OpenedApiDeps extends ApiDeps {
@@ -45,6 +47,7 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     results,
     config,
     logger,
+    metrics: new ApiMetrics(),
     async close() {
       await Promise.allSettled([taskQueues.close(), results.close()]);
       await Promise.allSettled([db.destroy(), redis.quit()]);

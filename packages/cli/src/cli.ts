@@ -1,14 +1,37 @@
 /** The `slamon-afm` command line (SPEC §6). */
 import { Builtins, Cli, type BaseContext } from 'clipanion';
+import { AgentsListCommand } from './commands/agents/list.js';
+import { AgentsDropCommand, AgentsShowCommand } from './commands/agents/show.js';
 import { ConfigCommand } from './commands/config.js';
-import { CreateTablesCommand, DropTablesCommand } from './commands/tables.js';
+import { DropTablesCommand, MigrateCommand } from './commands/migrate.js';
+import { QueuesDrainCommand } from './commands/queues/drain.js';
+import { QueuesListCommand } from './commands/queues/list.js';
+import { QueuesPauseCommand, QueuesResumeCommand } from './commands/queues/pause.js';
 import { RunCommand, StartCommand, WorkerCommand } from './commands/serve.js';
+import { TasksListCommand } from './commands/tasks/list.js';
+import { TasksShowCommand } from './commands/tasks/show.js';
+
+const COMMANDS = [
+  RunCommand,
+  WorkerCommand,
+  StartCommand,
+  MigrateCommand,
+  DropTablesCommand,
+  ConfigCommand,
+  QueuesListCommand,
+  QueuesPauseCommand,
+  QueuesResumeCommand,
+  QueuesDrainCommand,
+  TasksShowCommand,
+  TasksListCommand,
+  AgentsListCommand,
+  AgentsShowCommand,
+  AgentsDropCommand,
+];
 
 export function buildCli(): Cli {
   const cli = new Cli({ binaryLabel: 'SLAMon Agent Fleet Manager', binaryName: 'slamon-afm', binaryVersion: '0.1.0' });
-  for (const command of [RunCommand, WorkerCommand, StartCommand, CreateTablesCommand, DropTablesCommand, ConfigCommand]) {
-    cli.register(command);
-  }
+  for (const command of COMMANDS) cli.register(command);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;
@@ -18,6 +41,7 @@ export function buildCli(): Cli {
 export async function runCli(argv: string[], context: Partial<BaseContext> = {}): Promise<number> {
   const cli = buildCli();
   const full = { ...Cli.defaultContext, ...context };
+  if (!(full.stdout as NodeJS.WriteStream).isTTY) full.colorDepth = 1;
   let command;
   try {
     command = cli.process(argv, full);

@@ -7,12 +7,12 @@ export type RedisRole =
   /** BullMQ workers: commands wait for the reconnection instead (BullMQ requires this). */
   | 'worker';
 
-export function createRedis(url: string, role: RedisRole, name?: string): Redis {
+export function createRedis(url: string, role: RedisRole, name?: string, { reconnect = true } = {}): Redis {
   const options: RedisOptions = {
     lazyConnect: true,
     connectionName: name,
-    // Reconnect forever, backing off to 2 s.
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+    // Services reconnect forever, backing off to 2 s; one-shot commands give up at once.
+    retryStrategy: reconnect ? (attempt) => Math.min(attempt * 100, 2_000) : () => null,
     ...(role === 'client'
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000 }
       : { maxRetriesPerRequest: null, enableReadyCheck: true }),

@@ -9,7 +9,7 @@ import { isoUtc } from '@afm/shared/time';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-export async function pollTasks(deps: Pick<ApiDeps, 'scripts' | 'config' | 'logger'>, poll: PollRequest): Promise<PollResponse> {
+export async function pollTasks(deps: Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics'>, poll: PollRequest): Promise<PollResponse> {
   const now = Date.now();
   const claimed = await guard('Redis', () =>
     deps.scripts.claimTasks({
@@ -25,6 +25,7 @@ export async function pollTasks(deps: Pick<ApiDeps, 'scripts' | 'config' | 'logg
   );
   const tasks = claimed.map((claim) => {
     const job = JSON.parse(claim.data) as TaskJob;
+    deps.metrics.observeClaimWait((now - claim.postedAt) / 1000);
     deps.logger.info({ event: 'task.claimed', task_id: job.task_id, agent_id: poll.agent_id }, 'task claimed');
     return { task_id: job.task_id, task_type: job.task_type, task_version: job.task_version, task_data: job.task_data };
   });

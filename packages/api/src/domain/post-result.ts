@@ -11,12 +11,13 @@ import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'db' | 'scripts' | 'results' | 'logger'>;
+type Deps = Pick<ApiDeps, 'db' | 'scripts' | 'results' | 'logger' | 'metrics'>;
 
 export async function postResult(deps: Deps, post: ResultPost): Promise<void> {
   const taskId = post.task_id;
   const outcome: TaskOutcome =
     'task_data' in post ? { state: 'completed', result: post.task_data } : { state: 'failed', error: post.task_error };
+  const now = Date.now();
   const settle = () =>
     guard('Redis', () =>
       settleTask(
@@ -27,7 +28,7 @@ export async function postResult(deps: Deps, post: ResultPost): Promise<void> {
         },
         taskId,
         outcome,
-        Date.now(),
+        now,
       ),
     );
 
@@ -36,6 +37,7 @@ export async function postResult(deps: Deps, post: ResultPost): Promise<void> {
     reply = await settle();
   }
   if (!reply.accepted) throw refusal(taskId, reply.state);
+  deps.metrics.observeRun((now - reply.claimedAt) / 1000);
   deps.logger.info(
     { event: outcome.state === 'completed' ? 'task.completed' : 'task.failed', task_id: taskId, agent_id: reply.agentId },
     `task ${outcome.state}`,

@@ -1,7 +1,8 @@
 /** Routes of the agents (SPEC §2.1, §2.2): ask for tasks, post a result. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { EmptyBody, ErrorBody, PollRequest, PollResponse, ResultPost } from '@afm/shared/protocol';
+import { EmptyBody, PollRequest, PollResponse, ResultPost } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';
+import { BODY_ERRORS, errorResponses } from '../http/responses.js';
 import { pollTasks } from '../domain/poll.js';
 import { postResult } from '../domain/post-result.js';
 
@@ -11,7 +12,7 @@ export const agentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       summary: 'Ask for tasks (agent)',
       tags: ['protocol v1'],
       body: PollRequest,
-      response: { 200: PollResponse, 400: ErrorBody, 503: ErrorBody },
+      response: { 200: PollResponse, ...errorResponses(...BODY_ERRORS) },
     },
     handler: async (request) => pollTasks(deps, request.body),
   });
@@ -21,7 +22,7 @@ export const agentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       summary: "Post a task's result or error (agent)",
       tags: ['protocol v1'],
       body: ResultPost,
-      response: { 200: EmptyBody, 400: ErrorBody, 503: ErrorBody },
+      response: { 200: EmptyBody, ...errorResponses(...BODY_ERRORS) },
     },
     handler: async (request, reply) => {
       await postResult(deps, request.body);

@@ -1,7 +1,8 @@
 /** Health of the protocol (SPEC §2.5). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { ErrorBody, StatusResponse } from '@afm/shared/protocol';
+import { StatusResponse } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';
+import { errorResponses } from '../http/responses.js';
 import { getStatus } from '../domain/status.js';
 
 export const statusRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -9,7 +10,7 @@ export const statusRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     schema: {
       summary: 'Active agents and waiting tasks; 503 when Redis or Postgres is unreachable',
       tags: ['protocol v1'],
-      response: { 200: StatusResponse, 503: ErrorBody },
+      response: { 200: StatusResponse, ...errorResponses(500, 503) },
     },
     handler: async () => getStatus(deps),
   });

@@ -14,6 +14,7 @@ const SCRIPT_FILES = {
   countWaiting: 'countWaiting-1.lua',
   failSilentAgents: 'failSilentAgents-4.lua',
   dropAgents: 'dropAgents-2.lua',
+  drainQueue: 'drainQueue-3.lua',
 } as const;
 
 type ScriptName = keyof typeof SCRIPT_FILES;
@@ -179,6 +180,23 @@ export class DispatchScripts {
       this.keys.agentPrefix,
       this.keys.heldPrefix,
       ...agentIds,
+    )) as string[];
+  }
+
+  /** Fails up to `max` waiting tasks of a queue with `error`; returns their ids. */
+  async drainQueue(queue: string, error: string, now: number, max: number): Promise<string[]> {
+    const bull = bullKeys(this.prefix, queue);
+    const outcome: TaskOutcome = { state: 'failed', error };
+    return (await this.call('drainQueue')(
+      bull.wait,
+      this.keys.unsaved,
+      this.keys.stats,
+      bull.jobPrefix,
+      this.keys.taskPrefix,
+      now,
+      JSON.stringify(outcome),
+      queue,
+      max,
     )) as string[];
   }
 

@@ -1,15 +1,15 @@
-/** `create-tables` and `drop-tables`: schema management (Kysely migrations). */
+/** `migrate` (alias `create-tables`) and `drop-tables`: schema management (Kysely migrations). */
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'clipanion';
 import { createDb, ensureDatabase } from '@afm/shared/db/connect';
 import { dropAll, migrateToLatest } from '@afm/shared/db/migrate';
 import { AfmCommand } from './base.js';
 
-export class CreateTablesCommand extends AfmCommand {
-  static override paths = [['create-tables']];
+export class MigrateCommand extends AfmCommand {
+  static override paths = [['migrate'], ['create-tables']];
   static override usage = Command.Usage({
-    description: 'Create the database and tables, or migrate them to the latest schema',
-    details: 'Safe to run at any time and from several machines at once: pending migrations are applied once.',
+    description: 'Create the database and tables, or apply pending migrations',
+    details: 'Safe to run at any time and from several machines at once: pending migrations are applied once. `create-tables` is the same command.',
   });
 
   async run() {

@@ -1,0 +1,32 @@
+/**
+ * The OpenAPI document, generated from the routes' zod schemas (the same ones that validate), at
+ * /docs/json, with Swagger UI at /docs — served from the package, no CDN.
+ */
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fp from 'fastify-plugin';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+
+export const docs = fp(
+  async (app) => {
+    await app.register(fastifySwagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'SLAMon Agent Fleet Manager',
+          description:
+            'Protocol version 1 (BPMS and agent routes) plus operations routes. Errors are `{statusCode, code, error, message}`: 4xx means "fix the request", 503 "retry later".',
+          version: '0.1.0',
+        },
+        tags: [
+          { name: 'protocol v1', description: 'What SLAMon agents and BPMS clients speak (SPEC §2)' },
+          { name: 'operations', description: 'Health, readiness and metrics' },
+        ],
+      },
+      transform: jsonSchemaTransform,
+      transformObject: jsonSchemaTransformObject,
+    });
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  },
+  { name: 'afm-docs' },
+);

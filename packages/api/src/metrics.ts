@@ -1,0 +1,98 @@
+/**
+ * Prometheus metrics (GET /metrics). Two kinds:
+ * - fleet metrics, read from Redis and Postgres at each scrape, so every replica reports the same
+ *   numbers: tasks waiting / in progress per type and version, oldest waiting age, agents active per
+ *   capability, and the task event counters (kept in Redis by the dispatch scripts);
+ * - this replica's own: HTTP request durations and the post→claim and claim→result durations of the
+ *   tasks it served (histograms; sum them over replicas), plus Node's process metrics.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { QUEUE_EVENTS, type QueueSummary } from '@afm/shared/ops/queues';
+
+/** Seconds: from milliseconds to an hour, for waits and runs alike. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+export interface FleetSnapshot {
+  queues: QueueSummary[];
+  agentsActive: number;
+  agentsPerCapability: { task_type: string; task_version: number; agents: number }[];
+}
+
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly http = new Histogram({
+    name: 'afm_http_request_duration_seconds',
+    help: 'HTTP request durations of this replica',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly claimWait = new Histogram({
+    name: 'afm_task_claim_wait_seconds',
+    help: 'Time from POST /task to the claim, for tasks this replica handed out',
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly runTime = new Histogram({
+    name: 'afm_task_run_seconds',
+    help: 'Time from the claim to the result, for results this replica accepted',
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly queueLabels = ['task_type', 'task_version'] as const;
+  private readonly waiting = this.gauge('afm_tasks_waiting', 'Tasks waiting for an agent', this.queueLabels);
+  private readonly inProgress = this.gauge('afm_tasks_in_progress', 'Tasks claimed by an agent, without a result yet', this.queueLabels);
+  private readonly oldest = this.gauge('afm_oldest_waiting_task_age_seconds', 'Age of the oldest waiting task (0 when none waits)', this.queueLabels);
+  private readonly paused = this.gauge('afm_queue_paused', '1 when the queue is paused', this.queueLabels);
+  private readonly agentsActive = this.gauge('afm_agents_active', 'Agents seen within AGENT_ACTIVE_THRESHOLD', []);
+  private readonly agentsPerCapability = this.gauge('afm_agents_active_per_capability', 'Active agents able to run a task type and version', this.queueLabels);
+  private readonly events = Object.fromEntries(
+    QUEUE_EVENTS.map((event) => [
+      event,
+      new Counter({
+        name: `afm_tasks_${event}_total`,
+        help: `Tasks ${event}, fleet-wide (the same from every replica)`,
+        labelNames: this.queueLabels,
+        registers: [this.registry],
+      }),
+    ]),
+  ) as Record<(typeof QUEUE_EVENTS)[number], Counter<'task_type' | 'task_version'>>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'afm_' });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: readonly L[]) {
+    return new Gauge<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
+    this.http.observe({ method, route, status_code: String(statusCode) }, seconds);
+  }
+
+  observeClaimWait(seconds: number): void {
+    this.claimWait.observe(Math.max(0, seconds));
+  }
+
+  observeRun(seconds: number): void {
+    this.runTime.observe(Math.max(0, seconds));
+  }
+
+  /** Replaces every fleet metric with a fresh snapshot, so queues and agents that are gone disappear. */
+  setFleet(snapshot: FleetSnapshot): void {
+    for (const metric of [this.waiting, this.inProgress, this.oldest, this.paused, this.agentsPerCapability]) metric.reset();
+    for (const counter of Object.values(this.events)) counter.reset();
+    for (const queue of snapshot.queues) {
+      const labels = { task_type: queue.task_type, task_version: String(queue.task_version) };
+      this.waiting.set(labels, queue.waiting);
+      this.inProgress.set(labels, queue.in_progress);
+      this.oldest.set(labels, queue.oldest_waiting_age ?? 0);
+      this.paused.set(labels, queue.paused ? 1 : 0);
+      for (const event of QUEUE_EVENTS) this.events[event].inc(labels, queue.events[event]);
+    }
+    this.agentsActive.set(snapshot.agentsActive);
+    for (const row of snapshot.agentsPerCapability) {
+      this.agentsPerCapability.set({ task_type: row.task_type, task_version: String(row.task_version) }, row.agents);
+    }
+  }
+}

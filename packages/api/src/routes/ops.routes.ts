@@ -1,0 +1,52 @@
+/** Operations: liveness, readiness, Prometheus metrics. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ErrorBody } from '@afm/shared/protocol';
+import type { ApiDeps } from '../deps.js';
+import { readFleet } from '../domain/fleet.js';
+import { readiness } from '../domain/health.js';
+import { errorBody } from '../http/errors.js';
+import { errorResponses } from '../http/responses.js';
+
+const Readiness = z.object({ status: z.literal('ready'), redis: z.literal('ok'), postgres: z.literal('ok') }).meta({ id: 'Readiness' });
+const NotReady = ErrorBody.extend({ redis: z.string(), postgres: z.string() }).meta({ id: 'NotReady' });
+
+export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  app.get('/healthz', {
+    schema: {
+      summary: 'Liveness: the process is up (does not check storage)',
+      tags: ['operations'],
+      response: { 200: z.object({ status: z.literal('alive') }), ...errorResponses(500) },
+    },
+    handler: async () => ({ status: 'alive' as const }),
+  });
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Readiness: Redis and Postgres both answer; 503 says which does not',
+      tags: ['operations'],
+      response: { 200: Readiness, 503: NotReady },
+    },
+    handler: async (_request, reply) => {
+      const state = await readiness(deps);
+      if (state.ready) return reply.code(200).send({ status: 'ready', redis: 'ok', postgres: 'ok' });
+      const down = [state.redis === 'ok' ? null : 'Redis', state.postgres === 'ok' ? null : 'Postgres'].filter(Boolean).join(' and ');
+      return reply
+        .code(503)
+        .send({ ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`), redis: state.redis, postgres: state.postgres });
+    },
+  });
+
+  app.get('/metrics', {
+    schema: {
+      summary: 'Prometheus metrics: fleet-wide task and agent figures, and this replica\'s own',
+      tags: ['operations'],
+      produces: ['text/plain'],
+      response: { 200: z.string().describe('Prometheus text exposition format'), ...errorResponses(503) },
+    },
+    handler: async (_request, reply) => {
+      deps.metrics.setFleet(await readFleet(deps));
+      return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    },
+  });
+};

@@ -1,0 +1,37 @@
+import { Command, Option } from 'clipanion';
+import { listAgents } from '@afm/shared/ops/agents';
+import { isoUtc } from '@afm/shared/time';
+import { ReportCommand, table } from '../report.js';
+
+export class AgentsListCommand extends ReportCommand {
+  static override paths = [['agents'], ['agents', 'list']];
+  static override usage = Command.Usage({
+    category: 'Agents',
+    description: 'List agents with location, capabilities and task counts',
+    examples: [['Only agents seen within AGENT_ACTIVE_THRESHOLD', '$0 agents list --active']],
+  });
+
+  active = Option.Boolean('--active', { description: 'Only active agents (--no-active: only inactive ones)' });
+
+  async run() {
+    const agents = await this.withOps((ops) => listAgents(ops, this.active === undefined ? {} : { active: this.active }));
+    this.print(agents, () =>
+      agents.length === 0
+        ? 'no agents\n'
+        : table(
+            ['AGENT', 'NAME', 'ACTIVE', 'LOCATION', 'LAST SEEN', 'CAPABILITIES', 'ASSIGNED', 'COMPLETED', 'FAILED'],
+            agents.map((agent) => [
+              agent.id,
+              agent.name,
+              agent.active ? 'yes' : 'no',
+              agent.country ? `${agent.country}/${agent.region}` : null,
+              isoUtc(agent.last_seen),
+              agent.capabilities.map((c) => `${c.task_type} v${c.task_version}`).join(', ') || null,
+              agent.tasks.assigned,
+              agent.tasks.completed,
+              agent.tasks.failed,
+            ]),
+          ),
+    );
+  }
+}

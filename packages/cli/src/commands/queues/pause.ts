@@ -1,0 +1,41 @@
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import { pauseQueues, resumeQueues } from '@afm/shared/ops/queues';
+import { ReportCommand } from '../report.js';
+
+const version = () =>
+  Option.String('--version', { description: 'Only this task version (default: every version)', validator: t.isNumber() });
+
+export class QueuesPauseCommand extends ReportCommand {
+  static override paths = [['queues', 'pause']];
+  static override usage = Command.Usage({
+    category: 'Queues',
+    description: 'Stop handing out tasks of a type; they keep waiting and can still be posted',
+    examples: [['Pause every version of "http-get"', '$0 queues pause http-get']],
+  });
+
+  type = Option.String({ name: 'TYPE' });
+  version = version();
+
+  async run() {
+    const paused = await this.withOps((ops) => pauseQueues(ops, this.type, this.version));
+    this.print({ paused }, () => `paused ${paused.join(', ')}\n`);
+  }
+}
+
+export class QueuesResumeCommand extends ReportCommand {
+  static override paths = [['queues', 'resume']];
+  static override usage = Command.Usage({
+    category: 'Queues',
+    description: 'Hand out tasks of a paused type again',
+    examples: [['Resume "http-get"', '$0 queues resume http-get']],
+  });
+
+  type = Option.String({ name: 'TYPE' });
+  version = version();
+
+  async run() {
+    const resumed = await this.withOps((ops) => resumeQueues(ops, this.type, this.version));
+    this.print({ resumed }, () => `resumed ${resumed.join(', ')}\n`);
+  }
+}

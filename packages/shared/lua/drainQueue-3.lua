@@ -1,0 +1,30 @@
+--[[
+  Fails up to max waiting tasks of one queue with an operator's reason (`slamon-afm queues drain`).
+  Each task goes through the same state machine as a result: a stale copy of a task that is not
+  waiting is only removed.
+
+  Input:
+    KEYS[1] the queue's wait list    KEYS[2] unsaved zset    KEYS[3] event counters hash
+    ARGV[1] job key prefix   ARGV[2] task hash key prefix   ARGV[3] now (ms)
+    ARGV[4] outcome JSON     ARGV[5] queue name             ARGV[6] max tasks
+
+  Output: the ids of the tasks failed.
+]]
+local rcall = redis.call
+local failed = {}
+for _ = 1, tonumber(ARGV[6]) do
+  local jobId = rcall("RPOP", KEYS[1])
+  if not jobId then break end
+  local jobKey = ARGV[1] .. jobId
+  local exists = rcall("DEL", jobKey) == 1
+  rcall("DEL", jobKey .. ":logs")
+  local taskKey = ARGV[2] .. jobId
+  local state = rcall("HGET", taskKey, "state")
+  if exists and (not state or state == "waiting") then
+    rcall("HSET", taskKey, "state", "answered", "outcome", ARGV[4], "finished_at", ARGV[3], "queue", ARGV[5])
+    rcall("ZADD", KEYS[2], ARGV[3], jobId)
+    rcall("HINCRBY", KEYS[3], "drained:" .. ARGV[5], 1)
+    failed[#failed + 1] = jobId
+  end
+end
+return failed
