@@ -2,12 +2,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createDb } from '@afm/shared/db/connect';
 import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
-import { runCli } from '../src/cli.js';
+import { runAfm } from './support/run-cli.js';
 import { call, newTask, poll } from './support/client.js';
 import { configEnv, freePort, spawnAfm, spawnReplica } from './support/topology.js';
 import { waitFor } from '@afm/shared/testing/wait';
@@ -18,16 +17,7 @@ beforeAll(async () => {
 });
 afterAll(() => env.cleanup());
 
-async function run(argv: string[], vars: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk) => (out += chunk));
-  stderr.on('data', (chunk) => (err += chunk));
-  const code = await runCli(argv, { stdout, stderr, stdin: new PassThrough() as never, env: { ...configEnv(env.config), ...vars }, colorDepth: 1 });
-  return { code, out, err };
-}
+const run = (argv: string[], vars: Record<string, string> = {}) => runAfm(env.config, argv, vars);
 
 const tables = async () => {
   const db = createDb(env.config.DATABASE_URI, { max: 1 });
@@ -41,7 +31,7 @@ const tables = async () => {
 
 describe('slamon-afm', () => {
   it('prints help for every command with exit code 0', async () => {
-    for (const command of [[], ['run'], ['worker'], ['start'], ['create-tables'], ['drop-tables'], ['config']]) {
+    for (const command of [[], ['run'], ['worker'], ['start'], ['migrate'], ['create-tables'], ['drop-tables'], ['config'], ['queues'], ['queues', 'pause'], ['queues', 'resume'], ['queues', 'drain'], ['tasks', 'show'], ['tasks', 'list'], ['agents'], ['agents', 'show'], ['agents', 'drop']]) {
       const result = await run([...command, '--help']);
       expect(result.code).toBe(0);
       expect(result.out).toContain('slamon-afm');

@@ -1,0 +1,117 @@
+// Issue 4: /healthz, /readyz (503 naming the store that is down), /metrics (fleet figures the same from
+// every replica), /docs (OpenAPI from the zod schemas, every route with its 4xx/5xx answers).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb } from '@afm/shared/db/connect';
+import { buildApp } from '../src/app.js';
+import { openApiDeps, type OpenedApiDeps } from '../src/deps.js';
+import { startApiHarness, type ApiHarness } from './harness.js';
+
+let h: ApiHarness;
+let other: { deps: OpenedApiDeps; app: Awaited<ReturnType<typeof buildApp>> };
+beforeAll(async () => {
+  h = await startApiHarness('operations');
+  const deps = await openApiDeps(h.env.config, h.env.logger);
+  other = { deps, app: await buildApp(deps) };
+});
+afterAll(async () => {
+  await other.app.close();
+  await other.deps.close();
+  await h.close();
+});
+
+const json = (body: unknown) => ({ payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+
+/** One sample of a metric in Prometheus text, or undefined. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  const line = text.split('\n').find((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && wanted.every((w) => l.includes(w)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('health', () => {
+  it('/healthz answers while the process lives', async () => {
+    const response = await h.app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'alive' });
+  });
+
+  it('/readyz is 200 when both stores answer, 503 naming the one that does not', async () => {
+    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', redis: 'ok', postgres: 'ok' });
+    const down = createDb('postgres://postgres@127.0.0.1:1/none');
+    const app = await buildApp({ ...h.deps, db: down });
+    try {
+      const response = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({
+        statusCode: 503,
+        code: 'AFM_ERR_UNAVAILABLE',
+        message: 'Postgres unreachable',
+        redis: 'ok',
+        postgres: expect.stringMatching(/^unreachable: /),
+      });
+      // liveness does not depend on storage
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await down.destroy();
+    }
+  });
+});
+
+describe('/metrics', () => {
+  it('reports waiting, in progress, oldest age, agents and event counters the same from every replica', async () => {
+    const type = `m-${randomUUID().slice(0, 6)}`;
+    const tasks = Array.from({ length: 3 }, () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1 }));
+    for (const task of tasks) expect((await h.app.inject({ method: 'POST', url: '/task', ...json(task) })).statusCode).toBe(200);
+    const agent = randomUUID();
+    const poll = { protocol: 1, agent_id: agent, agent_name: 'm', agent_time: 't', agent_capabilities: { [type]: { version: 1 } }, max_tasks: 2 };
+    const claimed = (await other.app.inject({ method: 'POST', url: '/tasks', ...json(poll) })).json().tasks;
+    expect(claimed).toHaveLength(2);
+    await h.app.inject({ method: 'POST', url: '/tasks/response', ...json({ protocol: 1, task_id: claimed[0].task_id, task_data: {} }) });
+
+    const labels = { task_type: type, task_version: '1' };
+    const texts = [(await h.app.inject({ method: 'GET', url: '/metrics' })).body, (await other.app.inject({ method: 'GET', url: '/metrics' })).body];
+    for (const text of texts) {
+      expect(sample(text, 'afm_tasks_waiting', labels)).toBe(1);
+      expect(sample(text, 'afm_tasks_in_progress', labels)).toBe(1);
+      expect(sample(text, 'afm_tasks_posted_total', labels)).toBe(3);
+      expect(sample(text, 'afm_tasks_claimed_total', labels)).toBe(2);
+      expect(sample(text, 'afm_tasks_completed_total', labels)).toBe(1);
+      expect(sample(text, 'afm_oldest_waiting_task_age_seconds', labels)).toBeGreaterThanOrEqual(0);
+      expect(sample(text, 'afm_agents_active')).toBeGreaterThanOrEqual(1);
+    }
+    // per-replica histograms: the replica that handed out the tasks observed their waits
+    expect(sample(texts[1]!, 'afm_task_claim_wait_seconds_count')).toBe(2);
+    expect(sample(texts[0]!, 'afm_task_run_seconds_count')).toBe(1);
+    expect(sample(texts[0]!, 'afm_http_request_duration_seconds_count', { method: 'POST', route: '/task', status_code: '200' })).toBe(3);
+    expect(texts[0]).toContain('afm_process_cpu_user_seconds_total');
+  });
+});
+
+describe('/docs', () => {
+  it('serves the OpenAPI document with every route and its error answers', async () => {
+    const response = await h.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(response.statusCode).toBe(200);
+    const spec = response.json();
+    expect(spec.openapi).toMatch(/^3\./);
+    const routes = Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(
+      ([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, codes: Object.keys(operation.responses) })),
+    );
+    expect(routes.map((route) => route.route).sort()).toEqual(
+      ['GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /status', 'GET /task/{task_id}', 'POST /task', 'POST /tasks', 'POST /tasks/response'].sort(),
+    );
+    for (const { route, codes } of routes) {
+      expect(codes.some((code) => code.startsWith('4') || code.startsWith('5')), route).toBe(true);
+    }
+    expect(routes.find((r) => r.route === 'POST /tasks')!.codes).toEqual(expect.arrayContaining(['200', '400', '413', '503']));
+    // the request schemas are the zod ones: closed objects, the UUID pattern
+    const poll = spec.components.schemas.PollRequest;
+    expect(poll.additionalProperties).toBe(false);
+    expect(poll.properties.agent_id.pattern).toContain('[a-fA-F0-9]{8}');
+    const ui = await h.app.inject({ method: 'GET', url: '/docs/' });
+    expect(ui.statusCode).toBe(200);
+    expect(ui.headers['content-type']).toContain('text/html');
+    expect(ui.body).not.toMatch(/https?:\/\/(cdn|unpkg|cdnjs)/);
+  });
+});
