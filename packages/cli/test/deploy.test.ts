@@ -1,0 +1,127 @@
+// Issue 4: docker-compose.yml, the Dockerfile and deploy/nginx.conf, checked against the CLI and the
+// configuration keys (no Docker engine runs here, so the files are read, not run).
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { CONFIG_ALIASES, CONFIG_KEYS, loadConfig } from '@afm/shared/config';
+import { buildCli } from '../src/cli.js';
+import { MigrateCommand } from '../src/commands/migrate.js';
+import { RunCommand, WorkerCommand } from '../src/commands/serve.js';
+
+const root = (path: string) => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }> | string[];
+  ports?: string[];
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  restart?: string;
+}
+const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const { services } = compose;
+const AFM_SERVICES = ['migrate', 'api-1', 'api-2', 'worker'];
+
+describe('docker-compose.yml', () => {
+  it('has the topology of issue 4', () => {
+    expect(Object.keys(services).sort()).toEqual(['agent', 'api-1', 'api-2', 'lb', 'migrate', 'postgres', 'redis', 'worker']);
+  });
+
+  it('runs Postgres 15 or newer on a named volume', () => {
+    const postgres = services.postgres!;
+    expect(Number(/^postgres:(\d+)/.exec(postgres.image!)?.[1])).toBeGreaterThanOrEqual(15);
+    const [volume] = postgres.volumes!;
+    expect(volume).toMatch(/^[a-z-]+:\/var\/lib\/postgresql\/data$/);
+    expect(compose.volumes).toHaveProperty(volume!.split(':')[0]!);
+    expect(postgres.healthcheck?.test.join(' ')).toContain('pg_isready');
+  });
+
+  it('runs Redis 7 append-only, never evicting', () => {
+    const redis = services.redis!;
+    expect(redis.image).toMatch(/^redis:7/);
+    const command = redis.command!.join(' ');
+    expect(command).toContain('--appendonly yes');
+    expect(command).toContain('--maxmemory-policy noeviction');
+    expect(compose.volumes).toHaveProperty(redis.volumes![0]!.split(':')[0]!);
+  });
+
+  it('gives every AFM service a command the CLI knows', () => {
+    const cli = buildCli();
+    const expected: Record<string, unknown> = { migrate: MigrateCommand, 'api-1': RunCommand, 'api-2': RunCommand, worker: WorkerCommand };
+    for (const name of AFM_SERVICES) {
+      const service = services[name]!;
+      expect(service.image, name).toBe('slamon-afm:local');
+      expect(service.build, name).toBe('.');
+      expect(cli.process(service.command!), name).toBeInstanceOf(expected[name] as never);
+    }
+    for (const name of ['api-1', 'api-2']) {
+      expect(services[name]!.command).toEqual(['run', '0.0.0.0', '8080']);
+      expect(services[name]!.healthcheck?.test.join(' ')).toContain('/readyz');
+    }
+    expect(services.migrate!.restart).toBe('no');
+  });
+
+  it('configures AFM services with valid keys only, pointing at the compose Postgres and Redis', () => {
+    const postgres = services.postgres!.environment!;
+    for (const name of AFM_SERVICES) {
+      const env = services[name]!.environment!;
+      for (const key of Object.keys(env)) expect([...CONFIG_KEYS, ...Object.keys(CONFIG_ALIASES)], `${name} ${key}`).toContain(key);
+      const { config } = loadConfig({ env });
+      const db = new URL(config.DATABASE_URI);
+      expect([db.hostname, db.username, db.password, db.pathname]).toEqual(['postgres', postgres.POSTGRES_USER, postgres.POSTGRES_PASSWORD, `/${postgres.POSTGRES_DB}`]);
+      expect(new URL(config.REDIS_URL).hostname).toBe('redis');
+      expect(config.AUTO_CREATE).toBe(false); // the migrate service does it, once
+    }
+  });
+
+  it('starts things in order: migrate after Postgres is healthy, AFM after the migration', () => {
+    expect(services.migrate!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    for (const name of ['api-1', 'api-2', 'worker']) {
+      expect(services[name]!.depends_on).toMatchObject({
+        migrate: { condition: 'service_completed_successfully' },
+        redis: { condition: 'service_healthy' },
+      });
+    }
+  });
+
+  it('puts both replicas behind the load balancer on port 8080, and the agent behind it', () => {
+    const lb = services.lb!;
+    expect(lb.ports).toEqual(['8080:8080']);
+    const [mount] = lb.volumes!;
+    const [source, target] = mount!.split(':');
+    expect(target).toBe('/etc/nginx/nginx.conf');
+    const nginx = readFileSync(root(source!), 'utf8');
+    expect(nginx).toMatch(/listen 8080;/);
+    expect(nginx).toMatch(/server api-1:8080/);
+    expect(nginx).toMatch(/server api-2:8080/);
+    expect(nginx).toMatch(/proxy_next_upstream [^;]*http_503[^;]*non_idempotent/);
+    expect(services.agent).toMatchObject({ image: 'slamon/agent:stable', environment: { AFM: 'http://lb:8080' } });
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(root('Dockerfile'), 'utf8');
+
+  it('builds in stages on Node 20 or newer and runs as a non-root user', () => {
+    const stages = [...dockerfile.matchAll(/^FROM node:(\d+)\S* AS (\w+)/gm)];
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    for (const [, major] of stages) expect(Number(major)).toBeGreaterThanOrEqual(20);
+    const user = /^USER (\S+)/m.exec(dockerfile)?.[1];
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+  });
+
+  it('has slamon-afm as its entry point and copies what the runtime reads', () => {
+    const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)![1]!) as string[];
+    expect(entry.join(' ')).toMatch(/packages\/cli\/bin\/slamon-afm\.js$/);
+    expect(existsSync(root('packages/cli/bin/slamon-afm.js'))).toBe(true);
+    for (const path of ['packages/shared/lua', 'packages/shared/dist', 'packages/api/dist', 'packages/worker/dist', 'packages/cli/dist', 'node_modules']) {
+      expect(dockerfile, path).toMatch(new RegExp(`^COPY --from=build /app/${path} `, 'm'));
+    }
+    expect(readFileSync(root('.dockerignore'), 'utf8')).toMatch(/node_modules/);
+  });
+});

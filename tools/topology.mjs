@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// The docker-compose topology without Docker: a load balancer on PORT in front of N `slamon-afm run`
+// replicas, one `slamon-afm worker`, after a one-shot `slamon-afm migrate` — all as child processes,
+// configured by the environment (DATABASE_URI, REDIS_URL, …). For local use and for the tests.
+//
+//   node tools/topology.mjs [--port 8080] [--replicas 2] [--host 127.0.0.1]
+//
+// It prints one JSON line when ready ({"event":"ready","lb":URL,"processes":[{name,pid,url}]}) and one
+// per child that exits. SIGTERM or SIGINT stops the balancer, then every child with SIGTERM.
+// Like the nginx balancer of deploy/nginx.conf, it retries a request on the next replica when a replica
+// refuses the connection or answers 503 (AFM's "nothing was done, retry later").
+import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '8080' },
+    replicas: { type: 'string', default: '2' },
+    host: { type: 'string', default: '127.0.0.1' },
+  },
+});
+const BIN = fileURLToPath(new URL('../packages/cli/bin/slamon-afm.js', import.meta.url));
+const lbPort = Number(values.port);
+const host = values.host;
+const say = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
+
+function run(name, args) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, AUTO_CREATE: 'false' }, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => say({ event: 'exit', name, pid: child.pid, code, signal }));
+  return child;
+}
+
+async function waitUntil(check, what, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const migrate = run('migrate', ['migrate']);
+const migrated = await new Promise((resolve) => migrate.on('exit', (code) => resolve(code)));
+if (migrated !== 0) process.exit(1);
+
+const replicas = Array.from({ length: Number(values.replicas) }, (_, index) => {
+  const port = lbPort + 1 + index;
+  return { name: `api-${index + 1}`, port, url: `http://${host}:${port}`, child: run(`api-${index + 1}`, ['run', host, String(port)]) };
+});
+const worker = run('worker', ['worker']);
+await Promise.all(replicas.map((replica) => waitUntil(async () => (await fetch(`${replica.url}/healthz`)).ok, replica.name)));
+
+let next = 0;
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
+function forward(replica, req, body) {
+  return new Promise((resolve, reject) => {
+    const upstream = httpRequest(
+      { host, port: replica.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${host}:${replica.port}`, connection: 'keep-alive' } },
+      resolve,
+    );
+    upstream.on('error', reject);
+    upstream.end(body);
+  });
+}
+
+const balancer = createServer(async (req, res) => {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const body = Buffer.concat(chunks);
+  let lastError;
+  const first = next++;
+  for (let attempt = 0; attempt < replicas.length; attempt++) {
+    const replica = replicas[(first + attempt) % replicas.length];
+    try {
+      const upstream = await forward(replica, req, body);
+      if (upstream.statusCode === 503 && attempt < replicas.length - 1) {
+        upstream.resume();
+        continue;
+      }
+      res.writeHead(upstream.statusCode ?? 502, upstream.headers);
+      upstream.pipe(res);
+      return;
+    } catch (error) {
+      lastError = error;
+      if (!RETRYABLE.has(error.code)) break;
+    }
+  }
+  res.writeHead(502, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ statusCode: 502, code: 'AFM_ERR_UNAVAILABLE', error: 'Bad Gateway', message: `no replica answered: ${lastError?.message ?? 'all busy'}` }));
+});
+balancer.keepAliveTimeout = 5_000;
+await new Promise((resolve) => balancer.listen(lbPort, host, resolve));
+
+say({
+  event: 'ready',
+  lb: `http://${host}:${lbPort}`,
+  processes: [...replicas.map(({ name, child, url }) => ({ name, pid: child.pid, url })), { name: 'worker', pid: worker.pid }],
+});
+
+const children = [...replicas.map((replica) => replica.child), worker];
+const stop = async () => {
+  balancer.close();
+  balancer.closeAllConnections();
+  await Promise.all(
+    children.map((child) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? undefined
+        : new Promise((resolve) => {
+            child.once('exit', resolve);
+            child.kill('SIGTERM');
+          }),
+    ),
+  );
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
