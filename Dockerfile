@@ -23,6 +23,7 @@ COPY --from=build /app/packages/shared/dist packages/shared/dist
 COPY --from=build /app/packages/shared/lua packages/shared/lua
 COPY --from=build /app/packages/api/package.json packages/api/
 COPY --from=build /app/packages/api/dist packages/api/dist
+COPY --from=build /app/packages/api/dashboard packages/api/dashboard
 COPY --from=build /app/packages/worker/package.json packages/worker/
 COPY --from=build /app/packages/worker/dist packages/worker/dist
 COPY --from=build /app/packages/cli/package.json packages/cli/

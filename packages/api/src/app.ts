@@ -11,6 +11,8 @@ import { bpmsRoutes } from './routes/bpms.routes.js';
 import { statusRoutes } from './routes/status.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
 import { docs } from './http/docs.js';
+import { dashboard } from './http/dashboard.js';
+import { readRoutes } from './routes/read.routes.js';
 
 export interface AppOptions {
   /** Largest accepted request body in bytes (default 1 MiB). */
@@ -44,5 +46,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions = {}): Promise
   await app.register(agentRoutes, { deps });
   await app.register(statusRoutes, { deps });
   await app.register(opsRoutes, { deps });
+  await app.register(readRoutes, { deps, prefix: '/api' });
+  await app.register(dashboard);
   return app;
 }

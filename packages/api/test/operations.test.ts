@@ -99,7 +99,11 @@ describe('/docs', () => {
       ([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, codes: Object.keys(operation.responses) })),
     );
     expect(routes.map((route) => route.route).sort()).toEqual(
-      ['GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /status', 'GET /task/{task_id}', 'POST /task', 'POST /tasks', 'POST /tasks/response'].sort(),
+      [
+        'GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /status', 'GET /task/{task_id}', 'POST /task', 'POST /tasks', 'POST /tasks/response',
+        'GET /api/summary', 'GET /api/tasks', 'POST /api/tasks', 'GET /api/tasks/{task_id}', 'GET /api/tests/{test_id}',
+        'GET /api/agents', 'GET /api/agents/{agent_id}', 'GET /api/queues',
+      ].sort(),
     );
     for (const { route, codes } of routes) {
       expect(codes.some((code) => code.startsWith('4') || code.startsWith('5')), route).toBe(true);

@@ -120,14 +120,14 @@ describe('slamon-afm agents', () => {
       agent_location: { country: 'FI', region: '18' }, agent_capabilities: { [type]: { version: 1 } }, max_tasks: 1,
     });
     const agent = await waitFor(
-      async () => (await afm('agents', 'list', '--active', '--json')).json().find((a: { id: string }) => a.id === agentId),
+      async () => (await afm('agents', 'list', '--active', '--json')).json().items.find((a: { id: string }) => a.id === agentId),
       { what: 'the agent in Postgres' },
     );
     expect(agent).toMatchObject({ name: 'helsinki-1', country: 'FI', region: '18', active: true, capabilities: [{ task_type: type, task_version: 1 }] });
     await waitFor(async () => (await afm('agents', 'show', agentId, '--json')).json().tasks.assigned === 1, { what: 'the claim in Postgres' });
     const shown = (await afm('agents', 'show', agentId, '--json')).json();
     expect(shown.held).toHaveLength(1);
-    expect((await afm('agents', 'list', '--no-active', '--json')).json().some((a: { id: string }) => a.id === agentId)).toBe(false);
+    expect((await afm('agents', 'list', '--no-active', '--json')).json().items.some((a: { id: string }) => a.id === agentId)).toBe(false);
     expect((await afm('agents')).out).toMatch(new RegExp(`^${agentId}\\s+helsinki-1\\s+yes\\s+FI/18`, 'm'));
   });
 

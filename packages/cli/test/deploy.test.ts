@@ -119,7 +119,7 @@ describe('Dockerfile', () => {
     const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)![1]!) as string[];
     expect(entry.join(' ')).toMatch(/packages\/cli\/bin\/slamon-afm\.js$/);
     expect(existsSync(root('packages/cli/bin/slamon-afm.js'))).toBe(true);
-    for (const path of ['packages/shared/lua', 'packages/shared/dist', 'packages/api/dist', 'packages/worker/dist', 'packages/cli/dist', 'node_modules']) {
+    for (const path of ['packages/shared/lua', 'packages/shared/dist', 'packages/api/dist', 'packages/api/dashboard', 'packages/worker/dist', 'packages/cli/dist', 'node_modules']) {
       expect(dockerfile, path).toMatch(new RegExp(`^COPY --from=build /app/${path} `, 'm'));
     }
     expect(readFileSync(root('.dockerignore'), 'utf8')).toMatch(/node_modules/);

@@ -21,6 +21,7 @@ export const docs = fp(
         tags: [
           { name: 'protocol v1', description: 'What SLAMon agents and BPMS clients speak (SPEC §2)' },
           { name: 'operations', description: 'Health, readiness and metrics' },
+          { name: 'read API', description: 'What the dashboard reads: tasks, test runs, agents, queues' },
         ],
       },
       transform: jsonSchemaTransform,

@@ -2,9 +2,11 @@
  * Agents as an operator sees them (SPEC §3): registry rows from Postgres with capabilities and task
  * counts, liveness from Redis' last-seen index, and dropping an agent by hand.
  */
+import { sql } from 'kysely';
 import { submitResults } from '../dispatch/results.js';
 import { AfmError } from '../errors.js';
 import { isoUtc } from '../time.js';
+import { decodeCursor, encodeCursor, type Page } from './cursor.js';
 import type { OpsDeps } from './deps.js';
 
 export interface AgentSummary {
@@ -23,18 +25,33 @@ export interface AgentSummary {
 
 type Deps = Pick<OpsDeps, 'db' | 'redis' | 'scripts' | 'config'>;
 
-export async function listAgents(deps: Deps, { active }: { active?: boolean } = {}, now = Date.now()): Promise<AgentSummary[]> {
+/** Agents, most recently seen first, a page at a time. */
+export async function listAgents(
+  deps: Deps,
+  { active }: { active?: boolean } = {},
+  { limit = 1000, cursor }: { limit?: number; cursor?: string } = {},
+  now = Date.now(),
+): Promise<Page<AgentSummary>> {
   const since = new Date(now - deps.config.AGENT_ACTIVE_THRESHOLD * 1000);
   let query = deps.db.selectFrom('agents').selectAll();
   if (active === true) query = query.where('last_seen', '>=', since);
   if (active === false) query = query.where('last_seen', '<', since);
-  const agents = await query.orderBy('last_seen', 'desc').execute();
-  return describeAgents(deps, agents, now);
+  if (cursor) {
+    const after = decodeCursor(cursor);
+    query = query.where(sql<boolean>`(last_seen, id) < (${after.at}, ${after.id}::uuid)`);
+  }
+  const rows = await query.orderBy('last_seen', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    items: await describeAgents(deps, page, now),
+    next_cursor: rows.length > limit && last ? encodeCursor(last.last_seen, last.id) : null,
+  };
 }
 
 export async function showAgent(deps: Deps, id: string, now = Date.now()): Promise<AgentSummary & { held: string[] }> {
   const agent = await deps.db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!agent) throw new AfmError('AFM_ERR_VALIDATION', `no agent with id ${id}`);
+  if (!agent) throw new AfmError('AFM_ERR_AGENT_NOT_FOUND', `no agent with id ${id}`);
   const [[summary], held] = await Promise.all([describeAgents(deps, [agent], now), deps.redis.smembers(deps.scripts.keys.held(id))]);
   return { ...summary!, held: held.sort() };
 }
@@ -83,7 +100,7 @@ export async function dropAgent(deps: Deps & Pick<OpsDeps, 'results'>, id: strin
     deps.db.selectFrom('agents').select('id').where('id', '=', id).executeTakeFirst(),
     deps.redis.zscore(deps.scripts.keys.agentsSeen, id),
   ]);
-  if (!row && score === null) throw new AfmError('AFM_ERR_VALIDATION', `no agent with id ${id}`);
+  if (!row && score === null) throw new AfmError('AFM_ERR_AGENT_NOT_FOUND', `no agent with id ${id}`);
   let failed: Awaited<ReturnType<typeof deps.scripts.failSilentAgents>> = [];
   if (score !== null) {
     const error = `agent dropped by an operator at ${isoUtc(now)} (last seen ${isoUtc(Number(score))})`;

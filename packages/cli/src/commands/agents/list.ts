@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
 import { listAgents } from '@afm/shared/ops/agents';
 import { isoUtc } from '@afm/shared/time';
 import { ReportCommand, table } from '../report.js';
@@ -12,11 +13,16 @@ export class AgentsListCommand extends ReportCommand {
   });
 
   active = Option.Boolean('--active', { description: 'Only active agents (--no-active: only inactive ones)' });
+  limit = Option.String('--limit', '100', { description: 'Agents per page (1-1000)', validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]) });
+  cursor = Option.String('--cursor', { description: 'Continue after a previous page (its next_cursor)' });
 
   async run() {
-    const agents = await this.withOps((ops) => listAgents(ops, this.active === undefined ? {} : { active: this.active }));
-    this.print(agents, () =>
-      agents.length === 0
+    const page = await this.withOps((ops) =>
+      listAgents(ops, this.active === undefined ? {} : { active: this.active }, { limit: Number(this.limit), ...(this.cursor ? { cursor: this.cursor } : {}) }),
+    );
+    const agents = page.items;
+    this.print(page, () =>
+      (agents.length === 0
         ? 'no agents\n'
         : table(
             ['AGENT', 'NAME', 'ACTIVE', 'LOCATION', 'LAST SEEN', 'CAPABILITIES', 'ASSIGNED', 'COMPLETED', 'FAILED'],
@@ -31,7 +37,7 @@ export class AgentsListCommand extends ReportCommand {
               agent.tasks.completed,
               agent.tasks.failed,
             ]),
-          ),
+          )) + (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}\n` : ''),
     );
   }
 }
