@@ -26,8 +26,11 @@ const lbPort = Number(values.port);
 const host = values.host;
 const say = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
+// Extra Node flags for the children, e.g. AFM_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
+const NODE_ARGS = (process.env.AFM_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 function run(name, args) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, AUTO_CREATE: 'false' }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env: { ...process.env, AUTO_CREATE: 'false' }, stdio: ['ignore', 'inherit', 'inherit'] });
   child.on('exit', (code, signal) => say({ event: 'exit', name, pid: child.pid, code, signal }));
   return child;
 }

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
+import { createTaskWriter, type TaskWriter } from '@afm/shared/db/tasks';
 import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
 import { DispatchScripts } from '@afm/shared/dispatch/scripts';
 import { TaskQueues } from '@afm/shared/dispatch/task-queues';
@@ -16,6 +17,8 @@ import { ApiMetrics } from './metrics.js';
 
 export interface ApiDeps {
   db: Kysely<Database>;
+  /** Batched task writes (every concurrent POST /task of this replica joins one insert). */
+  tasks: TaskWriter;
   redis: Redis;
   scripts: DispatchScripts;
   taskQueues: TaskQueues;
@@ -30,17 +33,22 @@ export interface OpenedApiDeps extends ApiDeps {
 }
 
 export async function openApiDeps(config: Config, logger: Logger): Promise<OpenedApiDeps> {
-  const redis = createRedis(config.REDIS_URL, 'client', 'afm-api');
-  redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  // Two connections: AFM's scripts and commands, auto-pipelined; BullMQ's queues on their own.
+  const redis = createRedis(config.REDIS_URL, 'client', `afm-api-${process.pid}`, { autoPipelining: true });
+  const queueRedis = createRedis(config.REDIS_URL, 'client', `afm-api-queues-${process.pid}`);
+  for (const client of [redis, queueRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const db = createDb(config.DATABASE_URI, {
     onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
   });
   // Start even when Redis is down: requests answer 503 until it returns and ioredis reconnects.
-  await connectRedis(redis).catch((error: unknown) => logger.error({ err: error }, 'redis is not reachable yet'));
-  const taskQueues = new TaskQueues(redis, config.QUEUE_PREFIX);
-  const results = createResultsQueue(redis, config.QUEUE_PREFIX);
+  await Promise.all([connectRedis(redis), connectRedis(queueRedis)]).catch((error: unknown) =>
+    logger.error({ err: error }, 'redis is not reachable yet'),
+  );
+  const taskQueues = new TaskQueues(queueRedis, config.QUEUE_PREFIX);
+  const results = createResultsQueue(queueRedis, config.QUEUE_PREFIX);
   return {
     db,
+    tasks: createTaskWriter(db),
     redis,
     scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
     taskQueues,
@@ -50,7 +58,7 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     metrics: new ApiMetrics(),
     async close() {
       await Promise.allSettled([taskQueues.close(), results.close()]);
-      await Promise.allSettled([db.destroy(), redis.quit()]);
+      await Promise.allSettled([db.destroy(), redis.quit(), queueRedis.quit()]);
     },
   };
 }

@@ -7,12 +7,23 @@ export type RedisRole =
   /** BullMQ workers: commands wait for the reconnection instead (BullMQ requires this). */
   | 'worker';
 
-export function createRedis(url: string, role: RedisRole, name?: string, { reconnect = true } = {}): Redis {
+export interface RedisOptionsAfm {
+  /** Services reconnect forever; one-shot commands give up at once. */
+  reconnect?: boolean;
+  /**
+   * Send the commands issued in one tick in one write (many concurrent requests, few syscalls). Not for
+   * a connection that BullMQ queues share: their scripts are defined lazily, and an auto-pipeline
+   * created before that would not know them.
+   */
+  autoPipelining?: boolean;
+}
+
+export function createRedis(url: string, role: RedisRole, name?: string, { reconnect = true, autoPipelining = false }: RedisOptionsAfm = {}): Redis {
   const options: RedisOptions = {
     lazyConnect: true,
     connectionName: name,
-    // Services reconnect forever, backing off to 2 s; one-shot commands give up at once.
     retryStrategy: reconnect ? (attempt) => Math.min(attempt * 100, 2_000) : () => null,
+    enableAutoPipelining: autoPipelining,
     ...(role === 'client'
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 5_000 }
       : { maxRetriesPerRequest: null, enableReadyCheck: true }),

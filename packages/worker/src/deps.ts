@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
+import { createTaskWriter, type TaskWriter } from '@afm/shared/db/tasks';
 import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
 import { DispatchScripts } from '@afm/shared/dispatch/scripts';
 import { TaskQueues } from '@afm/shared/dispatch/task-queues';
@@ -12,6 +13,8 @@ import { connectRedis, createRedis } from '@afm/shared/redis';
 
 export interface WorkerDeps {
   db: Kysely<Database>;
+  /** Batched outcome writes (the results jobs processed at once share one update). */
+  tasks: TaskWriter;
   /** Commands and scripts (fails fast while Redis is down). */
   redis: Redis;
   /** Connection for BullMQ workers, which wait for Redis to come back (BullMQ duplicates it as needed). */
@@ -28,8 +31,8 @@ export interface OpenedWorkerDeps extends WorkerDeps {
 }
 
 export async function openWorkerDeps(config: Config, logger: Logger): Promise<OpenedWorkerDeps> {
-  const redis = createRedis(config.REDIS_URL, 'client', 'afm-worker');
-  const bullConnection = createRedis(config.REDIS_URL, 'worker', 'afm-worker-bull');
+  const redis = createRedis(config.REDIS_URL, 'client', `afm-worker-${process.pid}`, { autoPipelining: true });
+  const bullConnection = createRedis(config.REDIS_URL, 'worker', `afm-worker-bull-${process.pid}`);
   for (const client of [redis, bullConnection]) {
     client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   }
@@ -39,10 +42,12 @@ export async function openWorkerDeps(config: Config, logger: Logger): Promise<Op
   await Promise.all([connectRedis(redis), connectRedis(bullConnection)]).catch((error: unknown) =>
     logger.error({ err: error }, 'redis is not reachable yet'),
   );
-  const taskQueues = new TaskQueues(redis, config.QUEUE_PREFIX);
-  const results = createResultsQueue(redis, config.QUEUE_PREFIX);
+  // BullMQ's queues share BullMQ's connection, not the auto-pipelined one.
+  const taskQueues = new TaskQueues(bullConnection, config.QUEUE_PREFIX);
+  const results = createResultsQueue(bullConnection, config.QUEUE_PREFIX);
   return {
     db,
+    tasks: createTaskWriter(db),
     redis,
     bullConnection,
     scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),

@@ -57,7 +57,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     },
   );
 
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: deps.redis, prefix, skipVersionCheck: true });
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: deps.bullConnection, prefix, skipVersionCheck: true });
   maintenanceQueue.on('error', () => undefined);
   const maintenance = new Worker(
     MAINTENANCE_QUEUE,

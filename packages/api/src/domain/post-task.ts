@@ -1,13 +1,12 @@
 /** SPEC §2.3 — the BPMS posts a task: stored in Postgres (the system of record), then queued for agents. */
-import { insertTask } from '@afm/shared/db/tasks';
 import { AfmError } from '@afm/shared/errors';
 import type { TaskPost } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-export async function postTask(deps: Pick<ApiDeps, 'db' | 'taskQueues' | 'logger'>, task: TaskPost): Promise<void> {
+export async function postTask(deps: Pick<ApiDeps, 'tasks' | 'taskQueues' | 'logger'>, task: TaskPost): Promise<void> {
   const postedAt = Date.now();
-  const inserted = await guard('Postgres', () => insertTask(deps.db, task, new Date(postedAt)));
+  const inserted = await guard('Postgres', () => deps.tasks.insert(task, new Date(postedAt)));
   if (!inserted) {
     throw new AfmError('AFM_ERR_DUPLICATE_TASK', `task_id ${task.task_id} has been used before; every task needs a new id`);
   }

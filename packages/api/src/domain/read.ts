@@ -14,7 +14,7 @@ import type { ApiDeps } from '../deps.js';
 import { postTask } from './post-task.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'db' | 'redis' | 'scripts' | 'taskQueues' | 'config' | 'logger' | 'results'>;
+type Deps = Pick<ApiDeps, 'db' | 'tasks' | 'redis' | 'scripts' | 'taskQueues' | 'config' | 'logger' | 'results'>;
 
 const time = (date: Date | null) => (date ? isoUtc(date) : null);
 

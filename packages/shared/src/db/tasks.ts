@@ -3,30 +3,42 @@
  * transaction) first, so callers decide on transactions.
  */
 import { sql, type Kysely } from 'kysely';
+import { batchedWrite } from '../batcher.js';
+import { isStorageUnavailable } from '../errors.js';
 import type { ResultJob, TaskJob } from '../queues.js';
 import type { Database, Task } from './schema.js';
 
 type Db = Kysely<Database>;
 
 /**
- * Inserts a newly posted task. False when the id was ever used before: the primary key makes this the
- * one race-free duplicate check across replicas and across the whole history (SPEC §2.3).
+ * Inserts newly posted tasks in one statement; for each, false when its id was ever used before: the
+ * primary key makes this the one race-free duplicate check across replicas and across the whole
+ * history (SPEC §2.3). Of two equal ids in one batch, the first is inserted.
  */
-export async function insertTask(db: Db, task: TaskJob, postedAt: Date): Promise<boolean> {
-  const inserted = await db
+export async function insertTasks(db: Db, tasks: { task: TaskJob; postedAt: Date }[]): Promise<boolean[]> {
+  if (tasks.length === 0) return [];
+  const rows = await db
     .insertInto('tasks')
-    .values({
-      id: task.task_id,
-      test_id: task.test_id,
-      task_type: task.task_type,
-      task_version: task.task_version,
-      task_data: JSON.stringify(task.task_data),
-      posted_at: postedAt,
-    })
+    .values(
+      tasks.map(({ task, postedAt }) => ({
+        id: task.task_id,
+        test_id: task.test_id,
+        task_type: task.task_type,
+        task_version: task.task_version,
+        task_data: JSON.stringify(task.task_data),
+        posted_at: postedAt,
+      })),
+    )
     .onConflict((oc) => oc.column('id').doNothing())
     .returning('id')
-    .executeTakeFirst();
-  return inserted !== undefined;
+    .execute();
+  const inserted = new Set(rows.map((row) => row.id));
+  return tasks.map(({ task }) => inserted.delete(task.task_id));
+}
+
+export async function insertTask(db: Db, task: TaskJob, postedAt: Date): Promise<boolean> {
+  const [inserted] = await insertTasks(db, [{ task, postedAt }]);
+  return inserted!;
 }
 
 export async function findTask(db: Db, id: string): Promise<Task | undefined> {
@@ -34,25 +46,39 @@ export async function findTask(db: Db, id: string): Promise<Task | undefined> {
 }
 
 /**
- * Writes a task's outcome unless it already has one: replaying a results job changes nothing, and the
- * first outcome stands. Fills in the claim when the claim's own sync has not arrived yet.
+ * Writes tasks' outcomes in one statement, each unless its task already has one: replaying a results
+ * job changes nothing, and the first outcome stands. Fills in the claim when the claim's own sync has
+ * not arrived yet. Returns, per job, whether it was written.
  */
+export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean[]> {
+  if (jobs.length === 0) return [];
+  const time = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const result = await sql<{ id: string }>`
+    update tasks set
+      state = o.state,
+      finished_at = o.finished_at,
+      result = o.result,
+      error = o.error,
+      agent_id = coalesce(tasks.agent_id, o.agent_id),
+      claimed_at = coalesce(tasks.claimed_at, o.claimed_at)
+    from unnest(
+      ${jobs.map((job) => job.task_id)}::uuid[],
+      ${jobs.map((job) => job.outcome.state)}::text[],
+      ${jobs.map((job) => time(job.finished_at))}::timestamptz[],
+      ${jobs.map((job) => (job.outcome.state === 'completed' ? JSON.stringify(job.outcome.result) : null))}::jsonb[],
+      ${jobs.map((job) => (job.outcome.state === 'failed' ? job.outcome.error : null))}::text[],
+      ${jobs.map((job) => job.agent_id)}::uuid[],
+      ${jobs.map((job) => time(job.claimed_at))}::timestamptz[]
+    ) as o(id, state, finished_at, result, error, agent_id, claimed_at)
+    where tasks.id = o.id and tasks.finished_at is null
+    returning tasks.id`.execute(db);
+  const written = new Set(result.rows.map((row) => row.id));
+  return jobs.map((job) => written.has(job.task_id));
+}
+
 export async function recordOutcome(db: Db, job: ResultJob): Promise<boolean> {
-  const { outcome } = job;
-  const result = await db
-    .updateTable('tasks')
-    .set((eb) => ({
-      state: outcome.state,
-      finished_at: new Date(job.finished_at),
-      result: outcome.state === 'completed' ? JSON.stringify(outcome.result) : null,
-      error: outcome.state === 'failed' ? outcome.error : null,
-      agent_id: eb.fn.coalesce('agent_id', eb.val(job.agent_id)),
-      claimed_at: eb.fn.coalesce('claimed_at', eb.val(job.claimed_at === null ? null : new Date(job.claimed_at))),
-    }))
-    .where('id', '=', job.task_id)
-    .where('finished_at', 'is', null)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  const [written] = await recordOutcomes(db, [job]);
+  return written!;
 }
 
 export interface ClaimRecord {
@@ -96,4 +122,19 @@ export async function listUnfinished(
     query = query.where((eb) => eb.or([eb('posted_at', '>', posted_at), eb.and([eb('posted_at', '=', posted_at), eb('id', '>', id)])]));
   }
   return query.orderBy('posted_at').orderBy('id').limit(range.limit).execute();
+}
+
+/** Task writes shared by a process's concurrent requests: each call joins the next batch. */
+export interface TaskWriter {
+  insert(task: TaskJob, postedAt: Date): Promise<boolean>;
+  recordOutcome(job: ResultJob): Promise<boolean>;
+}
+
+export function createTaskWriter(db: Db): TaskWriter {
+  const inserts = batchedWrite((items: { task: TaskJob; postedAt: Date }[]) => insertTasks(db, items), isStorageUnavailable);
+  const outcomes = batchedWrite((jobs: ResultJob[]) => recordOutcomes(db, jobs), isStorageUnavailable);
+  return {
+    insert: (task, postedAt) => inserts.push({ task, postedAt }),
+    recordOutcome: (job) => outcomes.push(job),
+  };
 }

@@ -4,7 +4,6 @@
  * returns; nothing accepted is dropped.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { recordOutcome } from '@afm/shared/db/tasks';
 import { isStorageUnavailable } from '@afm/shared/errors';
 import type { ResultJob } from '@afm/shared/queues';
 import type { WorkerDeps } from '../deps.js';
@@ -13,13 +12,13 @@ import type { WorkerDeps } from '../deps.js';
 export const TOMBSTONE_SECONDS = 600;
 
 export async function recordResult(
-  deps: Pick<WorkerDeps, 'db' | 'scripts' | 'logger'>,
+  deps: Pick<WorkerDeps, 'tasks' | 'scripts' | 'logger'>,
   job: ResultJob,
   signal?: AbortSignal,
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const written = await recordOutcome(deps.db, job);
+      const written = await deps.tasks.recordOutcome(job);
       if (!written) deps.logger.debug({ task_id: job.task_id }, 'outcome already in postgres');
       break;
     } catch (error) {

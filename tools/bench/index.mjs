@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// npm run bench — the performance benchmark of issue 6 (see BENCHMARKS.md). Starts its own AFM (two API
+// replicas + one worker, each on a fresh database and Redis prefix), drives it over HTTP, prints one
+// table per scenario (or --json), and fails if any run delivers a task twice, loses one or stores a
+// wrong result.
+//
+//   npm run bench [-- --scenario burst,steady,backlog,history,fleet,types] [--runs 3] [--json]
+//                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
+import { parseArgs } from 'node:util';
+import * as scenarios from './scenarios.mjs';
+import { seedBacklog, seedHistory } from './seed.mjs';
+import { startSystem } from './system.mjs';
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'burst,steady,backlog,history,fleet,types' },
+    runs: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+    tasks: { type: 'string', default: '20000' },
+    agents: { type: 'string', default: '16' },
+    rate: { type: 'string', default: '500' },
+    backlog: { type: 'string', default: '1000000' },
+    history: { type: 'string', default: '1000000' },
+    fleet: { type: 'string', default: '10000' },
+    types: { type: 'string', default: '500' },
+  },
+});
+const wanted = new Set(values.scenario.split(','));
+const runs = Number(values.runs);
+const log = (line) => process.stderr.write(`${line}\n`);
+
+const median = (numbers) => {
+  const sorted = numbers.filter((n) => typeof n === 'number').sort((a, b) => a - b);
+  return sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : null;
+};
+
+/** The median of each number across runs (objects merged key by key). */
+function medianOf(results) {
+  const [first] = results;
+  if (typeof first === 'number') return median(results);
+  if (first === null || typeof first !== 'object') return first;
+  return Object.fromEntries(Object.keys(first).map((key) => [key, medianOf(results.map((result) => result?.[key]))]));
+}
+
+async function repeat(name, system, run) {
+  const results = [];
+  for (let i = 1; i <= runs; i++) {
+    log(`${name}: run ${i}/${runs}`);
+    results.push(await run(system));
+  }
+  return { ...medianOf(results), runs: results.length };
+}
+
+async function withSystem(run) {
+  const system = await startSystem();
+  try {
+    return await run(system);
+  } finally {
+    await system.stop();
+  }
+}
+
+const report = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, scenarios: {} };
+const burstOptions = { tasks: Number(values.tasks), agents: Number(values.agents) };
+
+await withSystem(async (system) => {
+  if (wanted.has('burst') || wanted.has('backlog') || wanted.has('history')) {
+    report.scenarios.burst = await repeat('burst', system, (s) => scenarios.burst(s, burstOptions));
+  }
+  if (wanted.has('steady')) report.scenarios.steady = await repeat('steady', system, (s) => scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) }));
+  if (wanted.has('fleet')) report.scenarios.fleet = await scenarios.fleet(system, { agents: Number(values.fleet) });
+  if (wanted.has('types')) report.scenarios.types = await scenarios.types(system, { count: Number(values.types) });
+});
+
+for (const [name, seed, size] of [
+  ['backlog', seedBacklog, Number(values.backlog)],
+  ['history', seedHistory, Number(values.history)],
+]) {
+  if (!wanted.has(name)) continue;
+  await withSystem(async (system) => {
+    log(`${name}: seeding ${size.toLocaleString('en')} tasks`);
+    const started = performance.now();
+    await seed(system, { count: size });
+    log(`${name}: seeded in ${Math.round((performance.now() - started) / 1000)} s`);
+    const result = await repeat(name, system, (s) => scenarios.burst(s, burstOptions));
+    const plain = report.scenarios.burst;
+    report.scenarios[name] = {
+      ...result,
+      seeded: size,
+      slowdown_vs_plain: {
+        posts: +(plain.posts_per_s / result.posts_per_s).toFixed(2),
+        cycles: +(plain.cycles_per_s / result.cycles_per_s).toFixed(2),
+      },
+    };
+  });
+}
+
+if (values.json) {
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+} else {
+  const ms = (value) => (value === null || value === undefined ? '–' : `${value.toFixed(1)} ms`);
+  for (const [name, result] of Object.entries(report.scenarios)) {
+    const lines = [`\n## ${name}`];
+    for (const [key, value] of Object.entries(result)) {
+      if (['routes', 'latency', 'cpu_percent', 'correctness', 'rss_mb', 'redis_connections', 'slowdown_vs_plain'].includes(key)) continue;
+      lines.push(`${key.padEnd(28)} ${value}`);
+    }
+    for (const group of ['latency', 'routes']) {
+      if (!result[group]) continue;
+      lines.push(`${'route'.padEnd(36)} ${'n'.padStart(8)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
+      for (const [route, stats] of Object.entries(result[group])) {
+        lines.push(`${route.padEnd(36)} ${String(stats.n).padStart(8)} ${ms(stats.p50).padStart(10)} ${ms(stats.p99).padStart(10)}`);
+      }
+    }
+    for (const group of ['slowdown_vs_plain', 'cpu_percent', 'rss_mb', 'redis_connections', 'correctness']) {
+      if (!result[group]) continue;
+      lines.push(`${group}: ${Object.entries(result[group]).map(([key, value]) => `${key} ${value}`).join(', ')}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+}

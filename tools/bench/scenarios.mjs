@@ -1,0 +1,256 @@
+// The benchmark scenarios of issue 6. Each drives the system over HTTP like BPMS clients and agents
+// do, measures, and checks correctness: no task delivered twice, none lost, every result right.
+import { randomUUID } from 'node:crypto';
+import { client, Latencies, newAgent, newTask, pool, sleep } from './load.mjs';
+import { measureCpu, processGroups, redisConnections, rssMb } from './system.mjs';
+
+const routeStats = (latencies) =>
+  Object.fromEntries(latencies.routes().map((route) => [route, latencies.summary(route)]));
+
+/** Waits until Postgres holds every result, each equal to what its agent sent (`{n}` of the task). */
+async function verifyResults(system, type, expected, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await system.db.query(
+      `select count(*) filter (where state = 'completed' and result = jsonb_build_object('n', (task_data->>'n')::int, 'ok', true)) as right,
+              count(*) filter (where state = 'completed') as completed,
+              count(*) as total
+         from tasks where task_type = $1`,
+      [type],
+    );
+    const { right, completed, total } = rows[0];
+    if (Number(right) === expected && Number(total) === expected) return { stored: Number(total), right: Number(right) };
+    if (Date.now() > deadline) throw new Error(`results of ${type}: ${right} right, ${completed} completed, ${total} stored; expected ${expected}`);
+    await sleep(100);
+  }
+}
+
+/** Agents drain tasks of `types` until `expected` results are accepted; counts every delivery. */
+async function drain(http, { types, agents, maxTasks, expected, deliveries, idleMs = 5 }) {
+  let answered = 0;
+  const fleet = Array.from({ length: agents }, () => newAgent());
+  await Promise.all(
+    fleet.map(async (agent) => {
+      while (answered < expected) {
+        const reply = await http.poll(agent, types, maxTasks);
+        if (reply.status !== 200) throw new Error(`poll answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+        const { tasks } = reply.body;
+        if (tasks.length === 0) {
+          await sleep(idleMs);
+          continue;
+        }
+        await Promise.all(
+          tasks.map(async (task) => {
+            deliveries.set(task.task_id, (deliveries.get(task.task_id) ?? 0) + 1);
+            const result = await http.respond(task.task_id, { n: task.task_data.n, ok: true });
+            if (result.status !== 200) throw new Error(`result answered ${result.status}: ${JSON.stringify(result.body)}`);
+            answered++;
+          }),
+        );
+      }
+    }),
+  );
+}
+
+function checkDeliveries(deliveries, posted) {
+  const twice = [...deliveries.values()].filter((count) => count > 1).length;
+  const lost = posted.filter((task) => !deliveries.has(task.task_id)).length;
+  if (twice || lost) throw new Error(`deliveries wrong: ${twice} delivered more than once, ${lost} never delivered`);
+  return { delivered_twice: twice, lost };
+}
+
+/** burst: post N tasks, then drain them with A agents. */
+export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5, concurrency = 64 } = {}) {
+  const latencies = new Latencies();
+  const http = client(system.replicas, { connections: concurrency, latencies });
+  const type = `burst-${randomUUID().slice(0, 8)}`;
+  const posted = Array.from({ length: tasks }, (_, n) => newTask(type, n));
+  const cpu = measureCpu(processGroups(system));
+
+  let started = performance.now();
+  await pool(posted, concurrency, async (task) => {
+    const reply = await http.postTask(task);
+    if (reply.status !== 200) throw new Error(`POST /task answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  });
+  const postSeconds = (performance.now() - started) / 1000;
+
+  const deliveries = new Map();
+  started = performance.now();
+  await drain(http, { types: [type], agents, maxTasks, expected: tasks, deliveries });
+  const drainSeconds = (performance.now() - started) / 1000;
+  const cpuUse = cpu();
+  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, tasks)) };
+  await http.close();
+  return {
+    posts_per_s: Math.round(tasks / postSeconds),
+    cycles_per_s: Math.round(tasks / drainSeconds),
+    routes: routeStats(latencies),
+    cpu_percent: cpuUse,
+    correctness,
+  };
+}
+
+/**
+ * steady: tasks posted at a fixed rate while agents drain them; end-to-end latency from POST /task to
+ * the result being readable on GET /task/<id> (read back every few ms once the agent has answered).
+ */
+export async function steady(system, { rate = 500, seconds = 20, agents = 16, maxTasks = 5 } = {}) {
+  const latencies = new Latencies();
+  const http = client(system.replicas, { connections: 64, latencies });
+  const type = `steady-${randomUUID().slice(0, 8)}`;
+  const postedAt = new Map();
+  const e2e = new Latencies();
+  const posted = [];
+  let stop = false;
+  const cpu = measureCpu(processGroups(system));
+
+  const poster = (async () => {
+    const started = performance.now();
+    let sent = 0;
+    const inflight = new Set();
+    while (performance.now() - started < seconds * 1000) {
+      const due = Math.floor(((performance.now() - started) / 1000) * rate);
+      while (sent < due) {
+        const task = newTask(type, sent++);
+        posted.push(task);
+        const request = (async () => {
+          postedAt.set(task.task_id, performance.now());
+          const reply = await http.postTask(task);
+          if (reply.status !== 200) throw new Error(`POST /task answered ${reply.status}`);
+        })();
+        inflight.add(request);
+        request.finally(() => inflight.delete(request));
+      }
+      await sleep(2);
+    }
+    await Promise.all(inflight);
+  })();
+
+  const deliveries = new Map();
+  const readers = new Set();
+  const fleet = Array.from({ length: agents }, () => newAgent());
+  const workers = fleet.map(async (agent) => {
+    while (!stop || deliveries.size < posted.length) {
+      const reply = await http.poll(agent, [type], maxTasks);
+      const { tasks } = reply.body;
+      if (tasks.length === 0) {
+        if (stop && deliveries.size >= posted.length) return;
+        await sleep(10);
+        continue;
+      }
+      for (const task of tasks) {
+        deliveries.set(task.task_id, (deliveries.get(task.task_id) ?? 0) + 1);
+        e2e.record('dispatch (post → claim)', performance.now() - postedAt.get(task.task_id));
+        const reader = (async () => {
+          const result = await http.respond(task.task_id, { n: task.task_data.n, ok: true });
+          if (result.status !== 200) throw new Error(`result answered ${result.status}`);
+          for (;;) {
+            const view = await http.call('GET /task/:id (read-back)', 'GET', `/task/${task.task_id}`);
+            if (view.body?.task_completed) break;
+            await sleep(5);
+          }
+          e2e.record('end to end (post → readable)', performance.now() - postedAt.get(task.task_id));
+        })();
+        readers.add(reader);
+        reader.finally(() => readers.delete(reader));
+      }
+    }
+  });
+  await poster;
+  stop = true;
+  await Promise.all(workers);
+  await Promise.all(readers);
+  const cpuUse = cpu();
+  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
+  await http.close();
+  return {
+    rate_per_s: rate,
+    tasks: posted.length,
+    latency: routeStats(e2e),
+    routes: routeStats(latencies),
+    cpu_percent: cpuUse,
+    correctness,
+  };
+}
+
+/** fleet: many agents polling every few seconds with nothing to do. */
+export async function fleet(system, { agents = 10_000, everyMs = 5_000, seconds = 20 } = {}) {
+  const latencies = new Latencies();
+  const http = client(system.replicas, { connections: 64, latencies });
+  const type = `idle-${randomUUID().slice(0, 8)}`;
+  const cpu = measureCpu(processGroups(system));
+  const started = performance.now();
+  let polls = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: agents }, async (_, index) => {
+      const agent = newAgent('fleet');
+      await sleep((index / agents) * everyMs); // spread the fleet over the period
+      while (performance.now() - started < seconds * 1000) {
+        const began = performance.now();
+        const reply = await http.poll(agent, [type], 1);
+        if (reply.status === 200 && reply.body.tasks.length === 0) polls++;
+        else errors++;
+        await sleep(Math.max(0, everyMs - (performance.now() - began)));
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const cpuUse = cpu();
+  const active = await system.redis.zcard(`${system.prefix}:afm:agents`);
+  await http.close();
+  if (errors) throw new Error(`${errors} polls failed`);
+  return {
+    agents,
+    poll_every_s: everyMs / 1000,
+    polls_per_s: Math.round(polls / elapsed),
+    routes: routeStats(latencies),
+    cpu_percent: cpuUse,
+    correctness: { agents_registered: active >= agents, failed_polls: errors },
+  };
+}
+
+/** types: 500 task types at once; Redis connections per API replica and memory per process. */
+export async function types(system, { count = 500, tasksPerType = 10, agents = 16, maxTasks = 5 } = {}) {
+  const latencies = new Latencies();
+  const http = client(system.replicas, { connections: 64, latencies });
+  const run = randomUUID().slice(0, 6);
+  const names = Array.from({ length: count }, (_, i) => `type-${run}-${i}`);
+  const posted = names.flatMap((name) => Array.from({ length: tasksPerType }, (_, n) => newTask(name, n)));
+  const cpu = measureCpu(processGroups(system));
+  let started = performance.now();
+  await pool(posted, 64, async (task) => {
+    const reply = await http.postTask(task);
+    if (reply.status !== 200) throw new Error(`POST /task answered ${reply.status}`);
+  });
+  const postSeconds = (performance.now() - started) / 1000;
+  const deliveries = new Map();
+  started = performance.now();
+  // Each agent can run every type: one poll looks at all 500 queues.
+  await drain(http, { types: names, agents, maxTasks, expected: posted.length, deliveries });
+  const drainSeconds = (performance.now() - started) / 1000;
+  const cpuUse = cpu();
+  const connections = await redisConnections(system.redis);
+  const memory = Object.fromEntries(system.processes.map(({ name, pid }) => [name, rssMb(pid)]));
+  let right = 0;
+  for (const name of names) right += (await verifyResults(system, name, tasksPerType)).right;
+  const correctness = { ...checkDeliveries(deliveries, posted), right };
+  await http.close();
+  return {
+    types: count,
+    posts_per_s: Math.round(posted.length / postSeconds),
+    cycles_per_s: Math.round(posted.length / drainSeconds),
+    redis_connections: Object.fromEntries(
+      system.processes.map(({ name, pid }) => [
+        name,
+        Object.entries(connections)
+          .filter(([client]) => client.endsWith(`-${pid}`))
+          .reduce((sum, [, n]) => sum + n, 0),
+      ]),
+    ),
+    rss_mb: memory,
+    routes: routeStats(latencies),
+    cpu_percent: cpuUse,
+    correctness,
+  };
+}

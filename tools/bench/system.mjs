@@ -1,0 +1,132 @@
+// The system under benchmark: its own database and Redis prefix, the topology of tools/topology.mjs
+// (two API replicas + one worker) or a given URL, and per-process CPU and memory from /proc.
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+
+const TOPOLOGY = fileURLToPath(new URL('../topology.mjs', import.meta.url));
+const ADMIN = process.env.AFM_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS = process.env.AFM_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const TICKS = 100; // clock ticks per second in /proc/<pid>/stat
+
+export async function startSystem({ port = 18_700, env = {} } = {}) {
+  const id = randomBytes(4).toString('hex');
+  const database = `afm_bench_${id}`;
+  const admin = new pg.Client({ connectionString: ADMIN });
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+  await admin.end();
+  const dbUrl = new URL(ADMIN);
+  dbUrl.pathname = `/${database}`;
+  const config = { DATABASE_URI: dbUrl.toString(), REDIS_URL: REDIS, QUEUE_PREFIX: `bench-${id}`, LOG_LEVEL: 'warn', ...env };
+
+  const child = spawn(process.execPath, [TOPOLOGY, '--port', String(port)], {
+    env: { ...process.env, ...config },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ready = await new Promise((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`topology exited with ${code}`)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.startsWith('{"event":"ready"')) resolve(JSON.parse(line));
+    });
+  });
+  const db = new pg.Pool({ connectionString: config.DATABASE_URI, max: 4 });
+  const redis = new Redis(REDIS);
+  return {
+    config,
+    db,
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    replicas: ready.processes.filter((p) => p.url).map((p) => p.url),
+    processes: ready.processes.map(({ name, pid }) => ({ name, pid })),
+    async stop() {
+      await new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      });
+      await db.end();
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.QUEUE_PREFIX}:*`, 'COUNT', 5000);
+        cursor = next;
+        if (keys.length) await redis.unlink(...keys);
+      } while (cursor !== '0');
+      await redis.quit();
+      const cleanup = new pg.Client({ connectionString: ADMIN });
+      await cleanup.connect();
+      await cleanup.query(`drop database if exists ${database} with (force)`);
+      await cleanup.end();
+    },
+  };
+}
+
+function cpuTicks(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  } catch {
+    return 0;
+  }
+}
+
+export function rssMb(pid) {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+  } catch {
+    return null;
+  }
+}
+
+const pidsOf = (name) => {
+  try {
+    return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
+
+/** Every process that does the work: AFM's, Redis, Postgres (all backends), and this load generator. */
+export function processGroups(system) {
+  return [
+    ...system.processes.map(({ name, pid }) => ({ name, pids: () => [pid] })),
+    { name: 'redis', pids: () => pidsOf('redis-server') },
+    { name: 'postgres', pids: () => pidsOf('postgres') },
+    { name: 'load generator', pids: () => [process.pid] },
+  ];
+}
+
+/** Starts measuring CPU; the returned function gives each group's CPU use in % of one core. */
+export function measureCpu(groups) {
+  const started = performance.now();
+  const before = groups.map((group) => {
+    const pids = group.pids();
+    return new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
+  });
+  return () => {
+    const seconds = (performance.now() - started) / 1000;
+    return Object.fromEntries(
+      groups.map((group, index) => {
+        let ticks = 0;
+        // A process that started during the measurement (a new Postgres backend) counts from zero.
+        for (const pid of group.pids()) ticks += cpuTicks(pid) - (before[index].get(pid) ?? 0);
+        return [group.name, Math.round((100 * ticks) / TICKS / seconds)];
+      }),
+    );
+  };
+}
+
+/** Redis connections per AFM process, by the client names AFM gives them. */
+export async function redisConnections(redis) {
+  const list = await redis.client('LIST');
+  const counts = {};
+  for (const line of String(list).split('\n')) {
+    const name = /name=(\S*)/.exec(line)?.[1];
+    if (name) counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
