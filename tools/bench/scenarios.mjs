@@ -1,8 +1,14 @@
 // The benchmark scenarios of issue 6. Each drives the system over HTTP like BPMS clients and agents
 // do, measures, and checks correctness: no task delivered twice, none lost, every result right.
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { client, Latencies, newAgent, newTask, pool, sleep } from './load.mjs';
 import { measureCpu, processGroups, redisConnections, rssMb } from './system.mjs';
+
+/** An idle simulated agent polls again after this (a real one waits until return_time, 60 s). */
+const IDLE_POLL_MS = 25;
+/** Once its agent has answered, a task is read back this often until the result shows (the e2e figure is at most this late). */
+const READ_BACK_MS = 20;
 
 const routeStats = (latencies) =>
   Object.fromEntries(latencies.routes().map((route) => [route, latencies.summary(route)]));
@@ -95,8 +101,10 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
  * the result being readable on GET /task/<id> (read back every few ms once the agent has answered).
  */
 export async function steady(system, { rate = 500, seconds = 20, agents = 16, maxTasks = 5 } = {}) {
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   const latencies = new Latencies();
-  const http = client(system.replicas, { connections: 64, latencies });
+  const http = client(system.replicas, { connections: 256, latencies });
   const type = `steady-${randomUUID().slice(0, 8)}`;
   const postedAt = new Map();
   const e2e = new Latencies();
@@ -135,7 +143,7 @@ export async function steady(system, { rate = 500, seconds = 20, agents = 16, ma
       const { tasks } = reply.body;
       if (tasks.length === 0) {
         if (stop && deliveries.size >= posted.length) return;
-        await sleep(10);
+        await sleep(IDLE_POLL_MS);
         continue;
       }
       for (const task of tasks) {
@@ -144,11 +152,13 @@ export async function steady(system, { rate = 500, seconds = 20, agents = 16, ma
         const reader = (async () => {
           const result = await http.respond(task.task_id, { n: task.task_data.n, ok: true });
           if (result.status !== 200) throw new Error(`result answered ${result.status}`);
+          const answeredAt = performance.now();
           for (;;) {
             const view = await http.call('GET /task/:id (read-back)', 'GET', `/task/${task.task_id}`);
             if (view.body?.task_completed) break;
-            await sleep(5);
+            await sleep(READ_BACK_MS);
           }
+          e2e.record('persist (result → readable)', performance.now() - answeredAt);
           e2e.record('end to end (post → readable)', performance.now() - postedAt.get(task.task_id));
         })();
         readers.add(reader);
@@ -161,9 +171,16 @@ export async function steady(system, { rate = 500, seconds = 20, agents = 16, ma
   await Promise.all(workers);
   await Promise.all(readers);
   const cpuUse = cpu();
+  loop.disable();
+  const replicaLag = await Promise.all(system.replicas.map(async (url) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return Number(/^afm_nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000;
+  }));
   const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
   await http.close();
   return {
+    load_generator_loop_delay_p99_ms: Math.round(loop.percentile(99) / 1e6),
+    replica_loop_lag_p99_ms: replicaLag.map((ms) => Math.round(ms)).join(' / '),
     rate_per_s: rate,
     tasks: posted.length,
     latency: routeStats(e2e),
@@ -173,29 +190,39 @@ export async function steady(system, { rate = 500, seconds = 20, agents = 16, ma
   };
 }
 
-/** fleet: many agents polling every few seconds with nothing to do. */
+/**
+ * fleet: many agents polling every few seconds with nothing to do. The first period is a warm-up (every
+ * agent registers then) and is not measured.
+ */
 export async function fleet(system, { agents = 10_000, everyMs = 5_000, seconds = 20 } = {}) {
   const latencies = new Latencies();
-  const http = client(system.replicas, { connections: 64, latencies });
+  const warmup = new Latencies();
+  const http = client(system.replicas, { connections: 64, latencies: warmup });
   const type = `idle-${randomUUID().slice(0, 8)}`;
-  const cpu = measureCpu(processGroups(system));
+  let cpu;
+  let measuring = false;
   const started = performance.now();
+  setTimeout(() => {
+    measuring = true;
+    cpu = measureCpu(processGroups(system));
+  }, everyMs);
   let polls = 0;
   let errors = 0;
   await Promise.all(
     Array.from({ length: agents }, async (_, index) => {
       const agent = newAgent('fleet');
       await sleep((index / agents) * everyMs); // spread the fleet over the period
-      while (performance.now() - started < seconds * 1000) {
+      while (performance.now() - started < (seconds + everyMs / 1000) * 1000) {
         const began = performance.now();
         const reply = await http.poll(agent, [type], 1);
-        if (reply.status === 200 && reply.body.tasks.length === 0) polls++;
+        if (measuring) latencies.record('POST /tasks', performance.now() - began);
+        if (reply.status === 200 && reply.body.tasks.length === 0) polls += measuring ? 1 : 0;
         else errors++;
         await sleep(Math.max(0, everyMs - (performance.now() - began)));
       }
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
+  const elapsed = seconds;
   const cpuUse = cpu();
   const active = await system.redis.zcard(`${system.prefix}:afm:agents`);
   await http.close();

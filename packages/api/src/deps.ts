@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
-import { createTaskWriter, type TaskWriter } from '@afm/shared/db/tasks';
+import { createTaskStore, type TaskStore } from '@afm/shared/db/tasks';
 import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
 import { DispatchScripts } from '@afm/shared/dispatch/scripts';
 import { TaskQueues } from '@afm/shared/dispatch/task-queues';
@@ -17,8 +17,8 @@ import { ApiMetrics } from './metrics.js';
 
 export interface ApiDeps {
   db: Kysely<Database>;
-  /** Batched task writes (every concurrent POST /task of this replica joins one insert). */
-  tasks: TaskWriter;
+  /** Batched task queries (concurrent POST /task of this replica share one insert, GET /task one select). */
+  tasks: TaskStore;
   redis: Redis;
   scripts: DispatchScripts;
   taskQueues: TaskQueues;
@@ -48,7 +48,7 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   const results = createResultsQueue(queueRedis, config.QUEUE_PREFIX);
   return {
     db,
-    tasks: createTaskWriter(db),
+    tasks: createTaskStore(db),
     redis,
     scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
     taskQueues,

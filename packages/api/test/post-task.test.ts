@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
-import { createTaskWriter, findTask } from '@afm/shared/db/tasks';
+import { createTaskStore, findTask } from '@afm/shared/db/tasks';
 import { postTask } from '../src/domain/post-task.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
 
@@ -26,7 +26,7 @@ describe('postTask', () => {
     const down = createDb('postgres://postgres@127.0.0.1:1/none');
     try {
       const posted = task();
-      await expect(postTask({ ...h.deps, tasks: createTaskWriter(down) }, posted)).rejects.toMatchObject({ statusCode: 503, code: 'AFM_ERR_UNAVAILABLE' });
+      await expect(postTask({ ...h.deps, tasks: createTaskStore(down) }, posted)).rejects.toMatchObject({ statusCode: 503, code: 'AFM_ERR_UNAVAILABLE' });
       expect(await h.deps.taskQueues.get(posted.task_type, 1).getJob(posted.task_id)).toBeUndefined();
     } finally {
       await down.destroy();

@@ -17,7 +17,8 @@
     ARGV[1] agent id    ARGV[2] now (ms)    ARGV[3] max tasks
     ARGV[4] agent name  ARGV[5] location JSON ('' when absent)  ARGV[6] capabilities JSON
     ARGV[7] agent time  ARGV[8] task hash key prefix            ARGV[9] BullMQ key prefix
-    ARGV[9 + i]         name of capability queue i
+    ARGV[10] how often an unchanged agent is written to Postgres anyway (ms)
+    ARGV[10 + i]        name of capability queue i
 
   Output: flat list {job data (JSON), posting time (ms), ...} of the claimed tasks, oldest first.
 ]]
@@ -25,11 +26,18 @@ local rcall = redis.call
 local agentId, now, maxTasks = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local taskPrefix, bullPrefix = ARGV[8], ARGV[9]
 
+-- The worker copies an agent to Postgres when it changed, and otherwise every so often (last_seen);
+-- Redis keeps the exact last-seen time that liveness and cleanup go by.
+local before = rcall("HMGET", KEYS[2], "name", "location", "capabilities", "marked_at")
+local changed = before[1] ~= ARGV[4] or before[2] ~= ARGV[5] or before[3] ~= ARGV[6]
 rcall("HSET", KEYS[2], "name", ARGV[4], "location", ARGV[5], "capabilities", ARGV[6],
       "agent_time", ARGV[7], "last_seen", now)
 rcall("HSETNX", KEYS[2], "first_seen", now)
 rcall("ZADD", KEYS[1], now, agentId)
-rcall("SADD", KEYS[3], agentId)
+if changed or not before[4] or tonumber(now) - tonumber(before[4]) >= tonumber(ARGV[10]) then
+  rcall("SADD", KEYS[3], agentId)
+  rcall("HSET", KEYS[2], "marked_at", now)
+end
 
 local claimed = {}
 if maxTasks <= 0 then return claimed end
@@ -38,7 +46,7 @@ local queueCount = (#KEYS - 7) / 2
 local heads = {}
 
 local function waitKey(i) return KEYS[6 + 2 * i] end
-local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[9 + i] .. ":" end
+local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[10 + i] .. ":" end
 
 -- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
 local function peek(i)
@@ -79,11 +87,11 @@ while #claimed < 2 * maxTasks do
   local state = rcall("HGET", taskKey, "state")
   if data and (not state or state == "waiting") then
     rcall("HSET", taskKey, "state", "claimed", "agent", agentId, "claimed_at", now,
-          "queue", ARGV[9 + best])
+          "queue", ARGV[10 + best])
     rcall("SADD", KEYS[5], jobId)
     rcall("ZADD", KEYS[4], now, jobId)
-    rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[9 + best], 1)
-    rcall("HINCRBY", KEYS[7], ARGV[9 + best], 1)
+    rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[10 + best], 1)
+    rcall("HINCRBY", KEYS[7], ARGV[10 + best], 1)
     claimed[#claimed + 1] = data
     claimed[#claimed + 1] = tostring(heads[best][2])
   end

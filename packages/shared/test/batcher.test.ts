@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batcher, batchedWrite } from '../src/batcher.js';
 import { createDb } from '../src/db/connect.js';
-import { createTaskWriter, findTask } from '../src/db/tasks.js';
+import { createTaskStore, findTask } from '../src/db/tasks.js';
 import { createTestEnv, type TestEnv } from '../src/testing/env.js';
 
 describe('Batcher', () => {
@@ -58,7 +58,7 @@ describe('Batcher', () => {
   });
 });
 
-describe('createTaskWriter', () => {
+describe('createTaskStore', () => {
   let env: TestEnv;
   beforeAll(async () => {
     env = await createTestEnv('batcher');
@@ -68,7 +68,7 @@ describe('createTaskWriter', () => {
   it('inserts concurrent posts in batches; of equal ids exactly one is inserted', async () => {
     const db = createDb(env.config.DATABASE_URI, { max: 2 });
     try {
-      const writer = createTaskWriter(db);
+      const writer = createTaskStore(db);
       const task = () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: 'b', task_version: 1, task_data: {} });
       const distinct = Array.from({ length: 50 }, task);
       const same = task();

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
-import { createTaskWriter, type TaskWriter } from '@afm/shared/db/tasks';
+import { createTaskStore, type TaskStore } from '@afm/shared/db/tasks';
 import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
 import { DispatchScripts } from '@afm/shared/dispatch/scripts';
 import { TaskQueues } from '@afm/shared/dispatch/task-queues';
@@ -13,8 +13,8 @@ import { connectRedis, createRedis } from '@afm/shared/redis';
 
 export interface WorkerDeps {
   db: Kysely<Database>;
-  /** Batched outcome writes (the results jobs processed at once share one update). */
-  tasks: TaskWriter;
+  /** Batched task queries (the results jobs processed at once share one update). */
+  tasks: TaskStore;
   /** Commands and scripts (fails fast while Redis is down). */
   redis: Redis;
   /** Connection for BullMQ workers, which wait for Redis to come back (BullMQ duplicates it as needed). */
@@ -47,7 +47,7 @@ export async function openWorkerDeps(config: Config, logger: Logger): Promise<Op
   const results = createResultsQueue(bullConnection, config.QUEUE_PREFIX);
   return {
     db,
-    tasks: createTaskWriter(db),
+    tasks: createTaskStore(db),
     redis,
     bullConnection,
     scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),

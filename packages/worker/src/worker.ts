@@ -11,7 +11,7 @@ import { cleanup } from './services/cleanup.service.js';
 import { sync } from './services/sync.service.js';
 
 export interface WorkerOptions {
-  /** Results written to Postgres at once (default 32). */
+  /** Results jobs in progress at once (default 200): they share batched Postgres writes, so many at once make large batches. */
   concurrency?: number;
   /** Period of the sync job in ms (default 1000). */
   syncEveryMs?: number;
@@ -48,7 +48,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     {
       connection,
       prefix,
-      concurrency: options.concurrency ?? 32,
+      concurrency: options.concurrency ?? 200,
       // A killed worker's jobs return to the queue once their lock expires; never drop a result for stalling.
       lockDuration: 10_000,
       stalledInterval: 5_000,

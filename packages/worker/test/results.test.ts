@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
-import { createTaskWriter, findTask, insertTask } from '@afm/shared/db/tasks';
+import { createTaskStore, findTask, insertTask } from '@afm/shared/db/tasks';
 import type { ResultJob } from '@afm/shared/queues';
 import { recordResult } from '../src/services/results.service.js';
 import { startWorkerHarness, type WorkerHarness } from './harness.js';
@@ -84,7 +84,7 @@ describe('recordResult', () => {
     await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
     const port = (refusing.address() as { port: number }).port;
     const down = createDb(`postgres://postgres@127.0.0.1:${port}/nothing`);
-    const deps = { ...h.deps, tasks: createTaskWriter(down) };
+    const deps = { ...h.deps, tasks: createTaskStore(down) };
     let attempts = 0;
     refusing.on('connection', () => {
       attempts++;
@@ -100,7 +100,7 @@ describe('recordResult', () => {
   it('gives up waiting when asked to stop, so the job is retried later', async () => {
     const controller = new AbortController();
     const down = createDb('postgres://postgres@127.0.0.1:1/nothing');
-    const pending = recordResult({ ...h.deps, tasks: createTaskWriter(down) }, job(randomUUID(), { state: 'failed', error: 'x' }), controller.signal);
+    const pending = recordResult({ ...h.deps, tasks: createTaskStore(down) }, job(randomUUID(), { state: 'failed', error: 'x' }), controller.signal);
     controller.abort();
     await expect(pending).rejects.toThrow();
     await down.destroy();

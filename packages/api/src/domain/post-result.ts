@@ -2,7 +2,6 @@
  * SPEC §2.2 — an agent posts a task's result or error. The first outcome of a claimed task wins
  * (SPEC §4.3); it is accepted once it is in Redis and on its way to Postgres through the results queue.
  */
-import { findTask } from '@afm/shared/db/tasks';
 import type { AnswerReply } from '@afm/shared/dispatch/scripts';
 import { settleTask } from '@afm/shared/dispatch/results';
 import { AfmError } from '@afm/shared/errors';
@@ -11,7 +10,7 @@ import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'db' | 'scripts' | 'results' | 'logger' | 'metrics'>;
+type Deps = Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger' | 'metrics'>;
 
 export async function postResult(deps: Deps, post: ResultPost): Promise<void> {
   const taskId = post.task_id;
@@ -49,7 +48,7 @@ export async function postResult(deps: Deps, post: ResultPost): Promise<void> {
  * Postgres sees as claimed and unfinished lost its claim in a Redis flush: the claim is rebuilt.
  */
 async function restoreClaimFromPostgres(deps: Deps, taskId: string): Promise<boolean> {
-  const task = await guard('Postgres', () => findTask(deps.db, taskId));
+  const task = await guard('Postgres', () => deps.tasks.find(taskId));
   if (!task) throw new AfmError('AFM_ERR_UNKNOWN_TASK', `no task with task_id ${taskId}`);
   if (task.finished_at) throw refusal(taskId, 'done');
   if (task.state !== 'claimed' || !task.agent_id || !task.claimed_at) throw refusal(taskId, 'waiting');

@@ -1,5 +1,4 @@
 /** SPEC §2.4 — the BPMS reads a task; finished tasks carry their result or error and its time. */
-import { findTask } from '@afm/shared/db/tasks';
 import type { Task } from '@afm/shared/db/schema';
 import { AfmError } from '@afm/shared/errors';
 import type { TaskView } from '@afm/shared/protocol';
@@ -7,8 +6,8 @@ import { isoUtc } from '@afm/shared/time';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-export async function readTask(deps: Pick<ApiDeps, 'db'>, taskId: string): Promise<TaskView> {
-  const task = await guard('Postgres', () => findTask(deps.db, taskId));
+export async function readTask(deps: Pick<ApiDeps, 'tasks'>, taskId: string): Promise<TaskView> {
+  const task = await guard('Postgres', () => deps.tasks.find(taskId));
   if (!task) throw new AfmError('AFM_ERR_TASK_NOT_FOUND', `no task with task_id ${taskId}`);
   return toTaskView(task);
 }

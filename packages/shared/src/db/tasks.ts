@@ -45,6 +45,14 @@ export async function findTask(db: Db, id: string): Promise<Task | undefined> {
   return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Many tasks by id in one query; in the order asked, undefined for unknown ids. */
+export async function findTasks(db: Db, ids: string[]): Promise<(Task | undefined)[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('tasks').selectAll().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute();
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id) => byId.get(id));
+}
+
 /**
  * Writes tasks' outcomes in one statement, each unless its task already has one: replaying a results
  * job changes nothing, and the first outcome stands. Fills in the claim when the claim's own sync has
@@ -124,17 +132,23 @@ export async function listUnfinished(
   return query.orderBy('posted_at').orderBy('id').limit(range.limit).execute();
 }
 
-/** Task writes shared by a process's concurrent requests: each call joins the next batch. */
-export interface TaskWriter {
+/**
+ * The hot task queries of a process, shared by its concurrent requests: each call joins the next batch,
+ * so Postgres sees one statement (and one round trip) for many requests.
+ */
+export interface TaskStore {
   insert(task: TaskJob, postedAt: Date): Promise<boolean>;
+  find(id: string): Promise<Task | undefined>;
   recordOutcome(job: ResultJob): Promise<boolean>;
 }
 
-export function createTaskWriter(db: Db): TaskWriter {
+export function createTaskStore(db: Db): TaskStore {
   const inserts = batchedWrite((items: { task: TaskJob; postedAt: Date }[]) => insertTasks(db, items), isStorageUnavailable);
+  const reads = batchedWrite((ids: string[]) => findTasks(db, ids), isStorageUnavailable);
   const outcomes = batchedWrite((jobs: ResultJob[]) => recordOutcomes(db, jobs), isStorageUnavailable);
   return {
     insert: (task, postedAt) => inserts.push({ task, postedAt }),
+    find: (id) => reads.push(id),
     recordOutcome: (job) => outcomes.push(job),
   };
 }

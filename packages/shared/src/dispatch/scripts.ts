@@ -19,6 +19,12 @@ const SCRIPT_FILES = {
 
 type ScriptName = keyof typeof SCRIPT_FILES;
 
+/**
+ * An agent that polls unchanged is copied to Postgres at most this often: its last_seen there lags by
+ * up to this much (Redis has the exact time), and a fleet of idle agents costs few Postgres writes.
+ */
+export const AGENT_RESYNC_MS = 15_000;
+
 const sources = new Map<ScriptName, { lua: string; numberOfKeys?: number }>();
 function source(name: ScriptName) {
   let script = sources.get(name);
@@ -97,6 +103,7 @@ export class DispatchScripts {
       poll.agentTime,
       k.taskPrefix,
       this.prefix,
+      AGENT_RESYNC_MS,
       ...poll.queues,
     ];
     const reply = (await this.call('claimTasks')(keys.length, ...keys, ...args)) as string[];

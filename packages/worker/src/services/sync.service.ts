@@ -47,12 +47,13 @@ export async function syncClaims(deps: Deps): Promise<number> {
     const ids = await redis.zrange(scripts.keys.claimsDirty, 0, BATCH - 1);
     if (ids.length === 0) return total;
     const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hmget(scripts.keys.task(id), 'agent', 'claimed_at');
+    for (const id of ids) pipeline.hmget(scripts.keys.task(id), 'state', 'agent', 'claimed_at');
     const replies = (await pipeline.exec()) ?? [];
     const records: ClaimRecord[] = [];
     ids.forEach((id, index) => {
-      const [agent, claimedAt] = (replies[index]?.[1] ?? []) as (string | null)[];
-      if (agent && claimedAt) records.push({ task_id: id, agent_id: agent, claimed_at: Number(claimedAt) });
+      const [state, agent, claimedAt] = (replies[index]?.[1] ?? []) as (string | null)[];
+      // A task already answered gets its claim written with its outcome: one update instead of two.
+      if (state === 'claimed' && agent && claimedAt) records.push({ task_id: id, agent_id: agent, claimed_at: Number(claimedAt) });
     });
     total += await recordClaims(deps.db, records);
     await redis.zrem(scripts.keys.claimsDirty, ...ids);
