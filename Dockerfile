@@ -15,6 +15,8 @@ RUN npx turbo run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# A small young generation and a bounded old one keep each process near 110 MB (BENCHMARKS.md, memory).
+ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96"
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules node_modules

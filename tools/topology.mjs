@@ -26,8 +26,9 @@ const lbPort = Number(values.port);
 const host = values.host;
 const say = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
-// Extra Node flags for the children, e.g. AFM_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
-const NODE_ARGS = (process.env.AFM_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// Node flags for the children: by default the heap limits of the Docker image (BENCHMARKS.md, memory);
+// AFM_NODE_ARGS replaces them, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
+const NODE_ARGS = (process.env.AFM_NODE_ARGS ?? '--max-semi-space-size=4 --max-old-space-size=96').split(' ').filter(Boolean);
 
 function run(name, args) {
   const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env: { ...process.env, AUTO_CREATE: 'false' }, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -12,7 +12,8 @@
     KEYS[1] agents last-seen zset     KEYS[2] agent hash      KEYS[3] dirty agents set
     KEYS[4] dirty claims zset         KEYS[5] agent's held-task set
     KEYS[6] event counters hash       KEYS[7] in-progress counts hash
-    KEYS[6 + 2i], KEYS[7 + 2i]        wait list and meta hash of capability queue i (i = 1..n)
+    KEYS[8] holders zset (last seen of agents holding tasks)
+    KEYS[7 + 2i], KEYS[8 + 2i]        wait list and meta hash of capability queue i (i = 1..n)
 
     ARGV[1] agent id    ARGV[2] now (ms)    ARGV[3] max tasks
     ARGV[4] agent name  ARGV[5] location JSON ('' when absent)  ARGV[6] capabilities JSON
@@ -34,6 +35,7 @@ rcall("HSET", KEYS[2], "name", ARGV[4], "location", ARGV[5], "capabilities", ARG
       "agent_time", ARGV[7], "last_seen", now)
 rcall("HSETNX", KEYS[2], "first_seen", now)
 rcall("ZADD", KEYS[1], now, agentId)
+rcall("ZADD", KEYS[8], "XX", now, agentId)
 if changed or not before[4] or tonumber(now) - tonumber(before[4]) >= tonumber(ARGV[10]) then
   rcall("SADD", KEYS[3], agentId)
   rcall("HSET", KEYS[2], "marked_at", now)
@@ -42,10 +44,10 @@ end
 local claimed = {}
 if maxTasks <= 0 then return claimed end
 
-local queueCount = (#KEYS - 7) / 2
+local queueCount = (#KEYS - 8) / 2
 local heads = {}
 
-local function waitKey(i) return KEYS[6 + 2 * i] end
+local function waitKey(i) return KEYS[7 + 2 * i] end
 local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[10 + i] .. ":" end
 
 -- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
@@ -66,7 +68,7 @@ local function peek(i)
 end
 
 for i = 1, queueCount do
-  if rcall("HEXISTS", KEYS[7 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
+  if rcall("HEXISTS", KEYS[8 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
 end
 
 while #claimed < 2 * maxTasks do
@@ -89,6 +91,7 @@ while #claimed < 2 * maxTasks do
     rcall("HSET", taskKey, "state", "claimed", "agent", agentId, "claimed_at", now,
           "queue", ARGV[10 + best])
     rcall("SADD", KEYS[5], jobId)
+    rcall("ZADD", KEYS[8], now, agentId)
     rcall("ZADD", KEYS[4], now, jobId)
     rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[10 + best], 1)
     rcall("HINCRBY", KEYS[7], ARGV[10 + best], 1)

@@ -53,6 +53,8 @@ export function afmKeys(prefix: string) {
     agent: (agentId: string) => `${base}a:${agentId}`,
     /** Sorted set agent id → last seen (ms). */
     agentsSeen: `${base}agents`,
+    /** The same, only for agents holding tasks: what cleanup looks at, however many agents went away. */
+    holders: `${base}holders`,
     /** Agents whose hot state Postgres has not seen yet. */
     agentsDirty: `${base}agents:dirty`,
     /** Sorted set task id → claim time (ms) of claims Postgres has not seen yet. */

@@ -165,4 +165,22 @@ describe('cleanup (SPEC §3)', () => {
       await db.destroy();
     }
   });
+
+  it('indexes only agents that hold tasks, so agents that went away cost cleanup nothing', async () => {
+    const t0 = Date.now();
+    const { agentId, tasks } = await agentWithTasks(2, t0);
+    const holders = () => h.deps.redis.zrange(h.deps.scripts.keys.holders, 0, -1);
+    expect(await holders()).toContain(agentId);
+    expect(await h.deps.redis.zscore(h.deps.scripts.keys.holders, agentId)).toBe(await h.deps.redis.zscore(h.deps.scripts.keys.agentsSeen, agentId));
+    await settleTask(h.deps, tasks[0]!.task_id, { state: 'completed', result: {} }, t0 + 1);
+    expect(await holders()).toContain(agentId);
+    await settleTask(h.deps, tasks[1]!.task_id, { state: 'completed', result: {} }, t0 + 2);
+    expect(await holders()).not.toContain(agentId);
+    // 3,000 agents that went away without tasks are in the last-seen index only.
+    const pipeline = h.deps.redis.pipeline();
+    for (let n = 0; n < 3_000; n++) pipeline.zadd(h.deps.scripts.keys.agentsSeen, t0 - 3_600_000, randomUUID());
+    await pipeline.exec();
+    expect(await h.deps.redis.zcount(h.deps.scripts.keys.holders, '-inf', t0)).toBe(0);
+    expect((await cleanup(h.deps, t0 + ACTIVE * 1000 + 1)).failedTasks).toBe(0);
+  });
 });

@@ -8,12 +8,12 @@ import { afmKeys, bullKeys, type AfmKeys, type TaskOutcome } from '../queues.js'
 
 const SCRIPT_FILES = {
   claimTasks: 'claimTasks.lua',
-  answerTask: 'answerTask-4.lua',
+  answerTask: 'answerTask-5.lua',
   finishTask: 'finishTask-2.lua',
-  restoreClaim: 'restoreClaim-4.lua',
+  restoreClaim: 'restoreClaim-5.lua',
   countWaiting: 'countWaiting-1.lua',
-  failSilentAgents: 'failSilentAgents-4.lua',
-  dropAgents: 'dropAgents-2.lua',
+  failSilentAgents: 'failSilentAgents-5.lua',
+  dropAgents: 'dropAgents-3.lua',
   drainQueue: 'drainQueue-3.lua',
 } as const;
 
@@ -88,7 +88,7 @@ export class DispatchScripts {
   /** Registers the poll and claims up to `maxTasks` tasks, oldest first. */
   async claimTasks(poll: AgentPoll): Promise<ClaimedJob[]> {
     const k = this.keys;
-    const keys = [k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId), k.stats, k.inProgress];
+    const keys = [k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId), k.stats, k.inProgress, k.holders];
     for (const queue of poll.queues) {
       const bull = bullKeys(this.prefix, queue);
       keys.push(bull.wait, bull.meta);
@@ -119,6 +119,7 @@ export class DispatchScripts {
       this.keys.unsaved,
       this.keys.stats,
       this.keys.inProgress,
+      this.keys.holders,
       taskId,
       JSON.stringify(outcome),
       now,
@@ -141,6 +142,7 @@ export class DispatchScripts {
       this.keys.held(agentId),
       this.keys.agentsSeen,
       this.keys.inProgress,
+      this.keys.holders,
       taskId,
       agentId,
       claimedAt,
@@ -165,6 +167,7 @@ export class DispatchScripts {
       this.keys.unsaved,
       this.keys.stats,
       this.keys.inProgress,
+      this.keys.holders,
       now,
       this.keys.taskPrefix,
       this.keys.heldPrefix,
@@ -183,6 +186,7 @@ export class DispatchScripts {
     return (await this.call('dropAgents')(
       this.keys.agentsSeen,
       this.keys.agentsDirty,
+      this.keys.holders,
       cutoff,
       this.keys.agentPrefix,
       this.keys.heldPrefix,

@@ -4,8 +4,8 @@
  *   silent and since when (a task whose result already arrived is never touched);
  * - agents unseen for AGENT_DROP_THRESHOLD are forgotten, with their capabilities; their tasks stay failed.
  *
- * Its cost follows the agents that went quiet, never the history of finished tasks: it reads Redis'
- * last-seen index and the held-task sets, which only hold unfinished tasks.
+ * Its cost follows the agents that went quiet while holding tasks, never the history of finished tasks
+ * nor the number of agents that went away: it reads Redis' index of agents holding tasks.
  */
 import { submitResults } from '@afm/shared/dispatch/results';
 import { isoUtc } from '@afm/shared/time';
@@ -26,36 +26,34 @@ export async function cleanup(deps: Deps, now = Date.now()): Promise<CleanupRepo
   return { failedTasks, droppedAgents };
 }
 
-/** Agents last seen before `cutoff`, a page at a time, oldest first, with their last-seen times. */
-async function* agentsUnseenSince(deps: Deps, cutoff: number): AsyncGenerator<{ agentId: string; lastSeen: number }[]> {
-  let offset = 0;
-  for (;;) {
-    const flat = await deps.redis.zrangebyscore(deps.scripts.keys.agentsSeen, '-inf', `(${cutoff}`, 'WITHSCORES', 'LIMIT', offset, PAGE);
+/**
+ * Agents holding tasks and last seen before `cutoff`, a page at a time, oldest first, with their
+ * last-seen times. Agents that hold nothing are not in this index, however many went away. Each page
+ * leaves the range once handled (failed agents leave the index, agents that polled meanwhile move past
+ * the cutoff), so every page is read from the start; the round count bounds it all the same.
+ */
+async function* holdersUnseenSince(deps: Deps, cutoff: number): AsyncGenerator<{ agentId: string; lastSeen: number }[]> {
+  const rounds = Math.ceil((await deps.redis.zcount(deps.scripts.keys.holders, '-inf', `(${cutoff}`)) / PAGE) + 1;
+  for (let round = 0; round < rounds; round++) {
+    const flat = await deps.redis.zrangebyscore(deps.scripts.keys.holders, '-inf', `(${cutoff}`, 'WITHSCORES', 'LIMIT', 0, PAGE);
     if (flat.length === 0) return;
     const page = [];
     for (let i = 0; i < flat.length; i += 2) page.push({ agentId: flat[i]!, lastSeen: Number(flat[i + 1]) });
     yield page;
-    if (page.length < PAGE) return;
-    offset += page.length;
   }
 }
 
 export async function failTasksOfSilentAgents(deps: Deps, now: number): Promise<number> {
   const threshold = deps.config.AGENT_ACTIVE_THRESHOLD;
   let total = 0;
-  for await (const page of agentsUnseenSince(deps, now - threshold * 1000)) {
-    // Only agents that still hold tasks need a message (and a name to put in it).
+  for await (const page of holdersUnseenSince(deps, now - threshold * 1000)) {
     const pipeline = deps.redis.pipeline();
-    for (const { agentId } of page) {
-      pipeline.exists(deps.scripts.keys.held(agentId));
-      pipeline.hget(deps.scripts.keys.agent(agentId), 'name');
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const candidates = page.flatMap(({ agentId, lastSeen }, index) => {
-      if (replies[2 * index]?.[1] !== 1) return [];
-      const name = (replies[2 * index + 1]?.[1] as string | null) ?? 'unknown';
+    for (const { agentId } of page) pipeline.hget(deps.scripts.keys.agent(agentId), 'name');
+    const names = (await pipeline.exec()) ?? [];
+    const candidates = page.map(({ agentId, lastSeen }, index) => {
+      const name = (names[index]?.[1] as string | null) ?? 'unknown';
       const error = `agent went silent: ${JSON.stringify(name)} (${agentId}) was last seen ${isoUtc(lastSeen)}, more than AGENT_ACTIVE_THRESHOLD (${threshold} s) ago`;
-      return [{ agentId, lastSeen, error }];
+      return { agentId, lastSeen, error };
     });
     const failed = await deps.scripts.failSilentAgents(candidates, now);
     try {

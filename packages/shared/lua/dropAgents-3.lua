@@ -3,7 +3,7 @@
   polled since the caller looked, or still holds tasks (not yet failed by cleanup), stays.
 
   Input:
-    KEYS[1] agents last-seen zset      KEYS[2] dirty agents set
+    KEYS[1] agents last-seen zset      KEYS[2] dirty agents set      KEYS[3] holders zset
     ARGV[1] cutoff (ms)    ARGV[2] agent hash key prefix    ARGV[3] held-set key prefix
     ARGV[4..] candidate agent ids
 
@@ -18,6 +18,7 @@ for i = 4, #ARGV do
   local score = rcall("ZSCORE", KEYS[1], agentId)
   if score and tonumber(score) < cutoff and rcall("EXISTS", ARGV[3] .. agentId) == 0 then
     rcall("ZREM", KEYS[1], agentId)
+    rcall("ZREM", KEYS[3], agentId)
     rcall("SREM", KEYS[2], agentId)
     rcall("DEL", ARGV[2] .. agentId)
     dropped[#dropped + 1] = agentId

@@ -5,6 +5,7 @@
 
   Input:
     KEYS[1] task hash    KEYS[2] unsaved zset    KEYS[3] event counters hash    KEYS[4] in-progress counts hash
+    KEYS[5] holders zset
     ARGV[1] task id      ARGV[2] outcome JSON    ARGV[3] now (ms)    ARGV[4] held-set key prefix
     ARGV[5] the outcome's event: "completed" or "failed"
 
@@ -20,6 +21,7 @@ local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue")
 rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[2], "finished_at", ARGV[3])
 rcall("ZADD", KEYS[2], ARGV[3], ARGV[1])
 rcall("SREM", ARGV[4] .. claim[1], ARGV[1])
+if rcall("EXISTS", ARGV[4] .. claim[1]) == 0 then rcall("ZREM", KEYS[5], claim[1]) end
 if claim[3] then
   rcall("HINCRBY", KEYS[3], ARGV[5] .. ":" .. claim[3], 1)
   rcall("HINCRBY", KEYS[4], claim[3], -1)

@@ -8,6 +8,7 @@
   Input:
     KEYS[1] agents last-seen zset      KEYS[2] unsaved zset
     KEYS[3] event counters hash        KEYS[4] in-progress counts hash
+    KEYS[5] holders zset
     ARGV[1] now (ms)    ARGV[2] task hash key prefix    ARGV[3] held-set key prefix
     ARGV[4 + 3i], ARGV[5 + 3i], ARGV[6 + 3i]   agent id, last seen (ms) as the caller saw it, and the
                                                 task_error to record, for candidate i (i = 0..n-1)
@@ -41,6 +42,7 @@ for i = 4, #ARGV, 3 do
       end
       rcall("SREM", heldKey, taskId)
     end
+    rcall("ZREM", KEYS[5], agentId)
   end
 end
 
