@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import * as scenarios from './scenarios.mjs';
 import { seedBacklog, seedHistory } from './seed.mjs';
-import { startSystem } from './system.mjs';
+import { serverTimings, startSystem } from './system.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -46,9 +46,17 @@ async function repeat(name, system, run) {
   const results = [];
   for (let i = 1; i <= runs; i++) {
     log(`${name}: run ${i}/${runs}`);
-    results.push(await run(system));
+    results.push(await timed(system, run));
   }
   return { ...medianOf(results), runs: results.length };
+}
+
+/** Runs a scenario and adds the replicas' own view of request durations. */
+async function timed(system, run) {
+  const server = serverTimings(system);
+  await server();
+  const result = await run(system);
+  return { ...result, server_side: await server() };
 }
 
 async function withSystem(run) {
@@ -68,8 +76,8 @@ await withSystem(async (system) => {
     report.scenarios.burst = await repeat('burst', system, (s) => scenarios.burst(s, burstOptions));
   }
   if (wanted.has('steady')) report.scenarios.steady = await repeat('steady', system, (s) => scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) }));
-  if (wanted.has('fleet')) report.scenarios.fleet = await scenarios.fleet(system, { agents: Number(values.fleet) });
-  if (wanted.has('types')) report.scenarios.types = await scenarios.types(system, { count: Number(values.types) });
+  if (wanted.has('fleet')) report.scenarios.fleet = await timed(system, (s) => scenarios.fleet(s, { agents: Number(values.fleet) }));
+  if (wanted.has('types')) report.scenarios.types = await timed(system, (s) => scenarios.types(s, { count: Number(values.types) }));
 });
 
 for (const [name, seed, size] of [
@@ -102,14 +110,21 @@ if (values.json) {
   for (const [name, result] of Object.entries(report.scenarios)) {
     const lines = [`\n## ${name}`];
     for (const [key, value] of Object.entries(result)) {
-      if (['routes', 'latency', 'cpu_percent', 'correctness', 'rss_mb', 'redis_connections', 'slowdown_vs_plain'].includes(key)) continue;
+      if (['routes', 'latency', 'server_side', 'cpu_percent', 'correctness', 'rss_mb', 'redis_connections', 'slowdown_vs_plain'].includes(key)) continue;
       lines.push(`${key.padEnd(28)} ${value}`);
     }
     for (const group of ['latency', 'routes']) {
       if (!result[group]) continue;
-      lines.push(`${'route'.padEnd(36)} ${'n'.padStart(8)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
+      lines.push(`${(group === 'routes' ? 'route (client side)' : 'latency').padEnd(36)} ${'n'.padStart(8)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
       for (const [route, stats] of Object.entries(result[group])) {
         lines.push(`${route.padEnd(36)} ${String(stats.n).padStart(8)} ${ms(stats.p50).padStart(10)} ${ms(stats.p99).padStart(10)}`);
+      }
+    }
+    if (result.server_side) {
+      lines.push(`${'route (server side, bucket bound)'.padEnd(36)} ${'n'.padStart(8)} ${'p50 ≤'.padStart(10)} ${'p99 ≤'.padStart(10)}`);
+      for (const [route, stats] of Object.entries(result.server_side)) {
+        if (route.includes('/metrics')) continue;
+        lines.push(`${route.padEnd(36)} ${String(stats.n).padStart(8)} ${ms(stats.p50_ms_at_most).padStart(10)} ${ms(stats.p99_ms_at_most).padStart(10)}`);
       }
     }
     for (const group of ['slowdown_vs_plain', 'cpu_percent', 'rss_mb', 'redis_connections', 'correctness']) {

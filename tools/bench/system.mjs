@@ -130,3 +130,37 @@ export async function redisConnections(redis) {
   }
   return counts;
 }
+
+/**
+ * Server-side request durations per route, summed over the replicas' Prometheus histograms since the
+ * previous call: p50 and p99 as bucket upper bounds (what the load generator's own delays do not touch).
+ */
+export function serverTimings(system) {
+  let previous = new Map();
+  return async () => {
+    const buckets = new Map();
+    for (const url of system.replicas) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      for (const match of text.matchAll(/^afm_http_request_duration_seconds_bucket\{le="([^"]+)",method="(\w+)",route="([^"]+)",status_code="2\d\d"\} (\d+)/gm)) {
+        const key = `${match[2]} ${match[3]}|${match[1]}`;
+        buckets.set(key, (buckets.get(key) ?? 0) + Number(match[4]));
+      }
+    }
+    const delta = new Map([...buckets].map(([key, count]) => [key, count - (previous.get(key) ?? 0)]));
+    previous = buckets;
+    const routes = {};
+    for (const [key, count] of delta) {
+      const [route, le] = key.split('|');
+      (routes[route] ??= []).push([le === '+Inf' ? Infinity : Number(le), count]);
+    }
+    const result = {};
+    for (const [route, list] of Object.entries(routes)) {
+      list.sort((a, b) => a[0] - b[0]);
+      const total = list[list.length - 1][1];
+      if (!total) continue;
+      const bound = (q) => list.find(([, count]) => count >= q * total)?.[0];
+      result[route] = { n: total, p50_ms_at_most: bound(0.5) * 1000, p99_ms_at_most: bound(0.99) * 1000 };
+    }
+    return result;
+  };
+}

@@ -48,11 +48,9 @@ export class TaskQueues {
    */
   async enqueue(task: TaskJob, postedAt: number, { newTask = false } = {}): Promise<void> {
     const name = taskQueueName(task.task_type, task.task_version);
-    await Promise.all([
-      this.redis.sadd(this.keys.queues, name),
-      newTask ? this.redis.hincrby(this.keys.stats, `posted:${name}`, 1) : undefined,
-      this.byName(name).add(task.task_type, task, { jobId: task.task_id, timestamp: postedAt }),
-    ]);
+    const bookkeeping = this.redis.pipeline().sadd(this.keys.queues, name);
+    if (newTask) bookkeeping.hincrby(this.keys.stats, `posted:${name}`, 1);
+    await Promise.all([bookkeeping.exec(), this.byName(name).add(task.task_type, task, { jobId: task.task_id, timestamp: postedAt })]);
   }
 
   /** Names of every task queue ever used with this prefix. */
