@@ -13,7 +13,7 @@ const ADMIN = process.env.AFM_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const REDIS = process.env.AFM_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const TICKS = 100; // clock ticks per second in /proc/<pid>/stat
 
-export async function startSystem({ port = 18_700, env = {} } = {}) {
+export async function startSystem({ port = 18_000 + 10 * Math.floor(Math.random() * 200), env = {} } = {}) {
   const id = randomBytes(4).toString('hex');
   const database = `afm_bench_${id}`;
   const admin = new pg.Client({ connectionString: ADMIN });
