@@ -14,6 +14,7 @@ import { TaskQueues } from '@afm/shared/dispatch/task-queues';
 import type { Logger } from '@afm/shared/logger';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 import { ApiMetrics } from './metrics.js';
+import { Notifications } from './notifications.js';
 
 export interface ApiDeps {
   db: Kysely<Database>;
@@ -26,6 +27,8 @@ export interface ApiDeps {
   config: Pick<Config, 'AGENT_RETURN_TIME' | 'AGENT_ACTIVE_THRESHOLD'>;
   logger: Logger;
   metrics: ApiMetrics;
+  /** Long polls of this replica. */
+  notifications: Notifications;
 }
 
 export interface OpenedApiDeps extends ApiDeps {
@@ -36,29 +39,37 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   // Two connections: AFM's scripts and commands, auto-pipelined; BullMQ's queues on their own.
   const redis = createRedis(config.REDIS_URL, 'client', `afm-api-${process.pid}`, { autoPipelining: true });
   const queueRedis = createRedis(config.REDIS_URL, 'client', `afm-api-queues-${process.pid}`);
-  for (const client of [redis, queueRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  // A connection in subscriber mode serves nothing else: the long polls' wake-ups arrive on it.
+  const subscriber = createRedis(config.REDIS_URL, 'worker', `afm-api-events-${process.pid}`);
+  for (const client of [redis, queueRedis, subscriber]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const db = createDb(config.DATABASE_URI, {
     onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
   });
   // Start even when Redis is down: requests answer 503 until it returns and ioredis reconnects.
-  await Promise.all([connectRedis(redis), connectRedis(queueRedis)]).catch((error: unknown) =>
+  await Promise.all([connectRedis(redis), connectRedis(queueRedis), connectRedis(subscriber)]).catch((error: unknown) =>
     logger.error({ err: error }, 'redis is not reachable yet'),
   );
   const taskQueues = new TaskQueues(queueRedis, config.QUEUE_PREFIX);
   const results = createResultsQueue(queueRedis, config.QUEUE_PREFIX);
+  const scripts = new DispatchScripts(redis, config.QUEUE_PREFIX);
+  const notifications = new Notifications(redis, subscriber, scripts.keys, (queue) => scripts.wakeOne(queue));
+  // Subscribing waits for Redis (ioredis resubscribes after reconnects by itself).
+  void notifications.start().catch((error: unknown) => logger.error({ err: error }, 'cannot subscribe to wake-ups'));
   return {
     db,
     tasks: createTaskStore(db),
     redis,
-    scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
+    scripts,
+    notifications,
     taskQueues,
     results,
     config,
     logger,
     metrics: new ApiMetrics(),
     async close() {
+      notifications.close();
       await Promise.allSettled([taskQueues.close(), results.close()]);
-      await Promise.allSettled([db.destroy(), redis.quit(), queueRedis.quit()]);
+      await Promise.allSettled([db.destroy(), redis.quit(), queueRedis.quit(), subscriber.quit()]);
     },
   };
 }

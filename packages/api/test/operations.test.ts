@@ -100,7 +100,7 @@ describe('/docs', () => {
     );
     expect(routes.map((route) => route.route).sort()).toEqual(
       [
-        'GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /status', 'GET /task/{task_id}', 'POST /task', 'POST /tasks', 'POST /tasks/response',
+        'GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /status', 'GET /task/{task_id}', 'DELETE /task/{task_id}', 'POST /task', 'POST /tasks', 'POST /tasks/response',
         'GET /api/summary', 'GET /api/tasks', 'POST /api/tasks', 'GET /api/tasks/{task_id}', 'GET /api/tests/{test_id}',
         'GET /api/agents', 'GET /api/agents/{agent_id}', 'GET /api/queues',
       ].sort(),

@@ -86,6 +86,15 @@ describe('POST /task (SPEC §2.3)', () => {
     expectError(await post('/task/', task), 400, 'AFM_ERR_DUPLICATE_TASK');
   });
 
+  it('treats upper- and lower-case ids as the same id', async () => {
+    const task = newTask();
+    const upper = { ...task, task_id: task.task_id.toUpperCase() };
+    expect((await post('/task', upper)).statusCode).toBe(200);
+    expect((await get(`/task/${task.task_id.toUpperCase()}`)).statusCode).toBe(200);
+    expect((await get(`/task/${task.task_id}`)).json().task_id).toBe(task.task_id);
+    expectError(await post('/task', task), 400, 'AFM_ERR_DUPLICATE_TASK');
+  });
+
   it('accepts exactly one of many simultaneous posts of one id', async () => {
     const task = newTask();
     const responses = await Promise.all(Array.from({ length: 10 }, () => post('/task', task)));

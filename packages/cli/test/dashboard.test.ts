@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Issue 5: the dashboard in a real browser (Debian Chromium via playwright-core) against a running AFM.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';

@@ -9,7 +9,8 @@ const UUID_PATTERN = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{
 /** Longest task type accepted; a queue name and several Redis keys are built from it. */
 export const MAX_TASK_TYPE_LENGTH = 200;
 
-export const Uuid = z.string().regex(UUID_PATTERN, 'must be a UUID (8-4-4-4-12 hex digits)');
+/** Ids are compared in lower case everywhere (Postgres' uuid type prints them so). */
+export const Uuid = z.string().regex(UUID_PATTERN, 'must be a UUID (8-4-4-4-12 hex digits)').toLowerCase();
 
 const UNSTORABLE = 'must not contain \\u0000 or unpaired surrogates (Postgres cannot store them)';
 
@@ -107,7 +108,23 @@ export const ResultPost = z
   .meta({ id: 'ResultPost' });
 export type ResultPost = z.infer<typeof ResultPost>;
 
-// §2.3 BPMS posts a task — POST /task
+// §2.3 BPMS posts a task — POST /task; the optional task_* options are AFM extensions (docs/extensions.md)
+
+/** Only agents whose agent_location matches may claim the task (region optional: any region of the country). */
+export const TaskLocation = z.strictObject({
+  country: Text.length(2, 'must be an ISO 3166-1 alpha-2 code (2 characters)'),
+  region: Text.min(2, 'must be 2 to 4 characters').max(4, 'must be 2 to 4 characters').optional(),
+});
+export type TaskLocation = z.infer<typeof TaskLocation>;
+
+const Seconds = z.number().positive('must be a number of seconds greater than 0').max(31_536_000, 'must be at most a year');
+
+export const TaskOptions = {
+  task_ttl: Seconds.optional().describe('seconds to be claimed in, else the task fails as expired'),
+  task_timeout: Seconds.optional().describe('seconds from claim to result, else the agent counts as silent for this task'),
+  task_retries: z.int().min(0).max(100).optional().describe('times the task goes back to the front of its queue when its agent goes silent or times out'),
+  task_location: TaskLocation.optional(),
+};
 
 export const TaskPost = z
   .strictObject({
@@ -116,13 +133,24 @@ export const TaskPost = z
     task_type: TaskType,
     task_version: TaskVersion,
     task_data: JsonObject.default({}),
+    ...TaskOptions,
   })
   .meta({ id: 'TaskPost' });
 export type TaskPost = z.output<typeof TaskPost>;
 
+/** `?wait=S`: hold the request up to S seconds (long poll). */
+export const WaitQuery = z.strictObject({
+  wait: z.coerce.number({ error: 'must be a number of seconds' }).min(0, 'must be 0 to 30').max(30, 'must be 0 to 30').optional(),
+});
+
 // §2.4 BPMS reads a task — GET /task/:task_id
 
 export const TaskIdParams = z.strictObject({ task_id: Uuid });
+
+/** DELETE /task/:task_id answers with what the task became. */
+export const CancelResponse = z
+  .strictObject({ task_id: Uuid, task_failed: Timestamp, task_error: z.literal('cancelled') })
+  .meta({ id: 'CancelResponse' });
 
 export const TaskView = z
   .strictObject({
@@ -135,6 +163,8 @@ export const TaskView = z
     task_result: JsonObject.optional(),
     task_failed: Timestamp.optional(),
     task_error: Text.optional(),
+    ...TaskOptions,
+    task_attempts: z.int().min(0).optional().describe('times the task was handed to an agent (shown with task_retries)'),
   })
   .meta({ id: 'TaskView' });
 export type TaskView = z.infer<typeof TaskView>;

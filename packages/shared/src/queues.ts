@@ -6,24 +6,48 @@
  * - `maintenance` runs the worker's repeatable jobs (sync of hot state, cleanup).
  * - Keys under `<prefix>:afm:` hold the dispatch state machine of claimed tasks and the agent registry.
  */
-import type { JsonObject } from './protocol.js';
+import type { JsonObject, TaskLocation } from './protocol.js';
 
 export const RESULTS_QUEUE = 'results';
 export const MAINTENANCE_QUEUE = 'maintenance';
 
-const TASK_QUEUE_PATTERN = /^task\.([^.]+)\.v(-?\d+)$/;
+const TASK_QUEUE_PATTERN = /^task\.([^.@~]+)\.v(-?\d+)(?:@([^.@~]+)(?:~([^.@~]+))?)?$/;
 
-/** Queue names may not contain ':' (BullMQ) and must map back to one (type, version): dots are encoded too. */
-const encodeType = (type: string) => encodeURIComponent(type).replaceAll('.', '%2E');
+/** Queue names may not contain ':' (BullMQ) and must map back to one queue: separators are encoded too. */
+const encode = (text: string) => encodeURIComponent(text).replaceAll('.', '%2E').replaceAll('~', '%7E');
 
-export function taskQueueName(type: string, version: number): string {
-  return `task.${encodeType(type)}.v${version}`;
+/** Location codes compare without regard to case. */
+export const normalizeLocation = (location: TaskLocation): TaskLocation => ({
+  country: location.country.toUpperCase(),
+  ...(location.region ? { region: location.region.toUpperCase() } : {}),
+});
+
+/**
+ * The queue of a task type and version; tasks for a location (task_location) wait in a queue of their
+ * own, `…@FI` or `…@FI~18`, which only agents in that country (and region) poll.
+ */
+export function taskQueueName(type: string, version: number, location?: TaskLocation): string {
+  const base = `task.${encode(type)}.v${version}`;
+  if (!location) return base;
+  const { country, region } = normalizeLocation(location);
+  return `${base}@${encode(country)}${region ? `~${encode(region)}` : ''}`;
 }
 
-export function parseTaskQueueName(name: string): { type: string; version: number } | undefined {
+export function parseTaskQueueName(name: string): { type: string; version: number; location?: TaskLocation } | undefined {
   const match = TASK_QUEUE_PATTERN.exec(name);
   if (!match) return undefined;
-  return { type: decodeURIComponent(match[1]!), version: Number(match[2]) };
+  const location = match[3] ? { country: decodeURIComponent(match[3]), ...(match[4] ? { region: decodeURIComponent(match[4]) } : {}) } : undefined;
+  return { type: decodeURIComponent(match[1]!), version: Number(match[2]), ...(location ? { location } : {}) };
+}
+
+/** The queues an agent polls for one capability: the plain one, and those of its country and region. */
+export function capabilityQueues(type: string, version: number, agentLocation?: { country: string; region: string }): string[] {
+  if (!agentLocation) return [taskQueueName(type, version)];
+  return [
+    taskQueueName(type, version),
+    taskQueueName(type, version, { country: agentLocation.country }),
+    taskQueueName(type, version, { country: agentLocation.country, region: agentLocation.region }),
+  ];
 }
 
 /** BullMQ's own key layout for a queue (`<prefix>:<queue>:<suffix>`), used by AFM's Lua scripts. */
@@ -67,6 +91,18 @@ export function afmKeys(prefix: string) {
     inProgress: `${base}inprogress`,
     /** Set of the task queue names ever used, so counts and rebuilds can find them. */
     queues: `${base}queues`,
+    /** Sorted set task id → the time its task_ttl ends, while it waits. */
+    expiry: `${base}expiry`,
+    /** Sorted set task id → the time its task_timeout ends, while an agent holds it. */
+    deadlines: `${base}deadlines`,
+    /** Sorted set per task queue of long polls waiting for a task (token → when the wait ends). */
+    waiting: (queue: string) => `${base}waiting:${queue}`,
+    /** Pub/sub channel of one API replica: the waiting poll (token) to wake. */
+    wakeChannel: (replica: string) => `${base}wake:${replica}`,
+    /** Sorted set task id → when the last `GET /task?wait` watching it ends. */
+    watched: `${base}watched`,
+    /** Pub/sub channel: ids of watched tasks whose outcome Postgres now holds. */
+    finishedChannel: `${base}finished`,
     /** Present while Redis holds state rebuilt from (or consistent with) Postgres; absent after a flush. */
     epoch: `${base}epoch`,
     /** Posting time (ms) up to which the reconciler has verified that every task reached Redis. */
@@ -75,13 +111,17 @@ export function afmKeys(prefix: string) {
 }
 export type AfmKeys = ReturnType<typeof afmKeys>;
 
-/** Payload of a job in a task queue: everything an agent needs, plus grouping and posting time. */
+/** Payload of a job in a task queue: everything an agent needs, plus the task's test run and options. */
 export interface TaskJob {
   task_id: string;
   test_id: string;
   task_type: string;
   task_version: number;
   task_data: JsonObject;
+  task_ttl?: number | undefined;
+  task_timeout?: number | undefined;
+  task_retries?: number | undefined;
+  task_location?: TaskLocation | undefined;
 }
 
 /** How a task finished: an agent's result or error, or a failure decided by AFM (e.g. silent agent). */
@@ -97,6 +137,8 @@ export interface ResultJob {
   finished_at: number;
   agent_id: string | null;
   claimed_at: number | null;
+  /** Times the task was handed out, when it had task_retries. */
+  attempts?: number;
 }
 
 export type ResultsJobName = 'result';

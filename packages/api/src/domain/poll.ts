@@ -1,28 +1,56 @@
 /**
  * SPEC §2.1 — an agent asks for tasks. One Redis script registers the agent (name, location and
  * capabilities replaced, last seen = now) and claims up to max_tasks tasks, oldest first across all
- * its capabilities. Postgres is not touched: the worker persists agents and claims from Redis.
+ * its capabilities — and, for an agent with a location, the queues of tasks bound to its country and
+ * region. Postgres is not touched: the worker persists agents and claims from Redis.
+ *
+ * With `?wait=S` (issue 7) a poll that finds nothing waits up to S seconds for a task to be posted.
  */
+import type { ClaimedJob } from '@afm/shared/dispatch/scripts';
 import type { PollRequest, PollResponse } from '@afm/shared/protocol';
-import { taskQueueName, type TaskJob } from '@afm/shared/queues';
+import { capabilityQueues, type TaskJob } from '@afm/shared/queues';
 import { isoUtc } from '@afm/shared/time';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-export async function pollTasks(deps: Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics'>, poll: PollRequest): Promise<PollResponse> {
+type Deps = Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics' | 'notifications'>;
+
+export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signal }: { wait?: number; signal?: AbortSignal } = {}): Promise<PollResponse> {
+  const queues = Object.entries(poll.agent_capabilities).flatMap(([type, { version }]) => capabilityQueues(type, version, poll.agent_location));
+  const claim = () =>
+    guard('Redis', () =>
+      deps.scripts.claimTasks({
+        agentId: poll.agent_id,
+        name: poll.agent_name,
+        location: poll.agent_location ? JSON.stringify(poll.agent_location) : '',
+        capabilities: JSON.stringify(poll.agent_capabilities),
+        agentTime: poll.agent_time,
+        maxTasks: poll.max_tasks,
+        queues,
+        now: Date.now(),
+      }),
+    );
+
+  let claimed = await claim();
+  const deadline = Date.now() + wait * 1000;
+  const aborted = signal ?? new AbortController().signal;
+  while (claimed.length === 0 && poll.max_tasks > 0 && Date.now() < deadline && !aborted.aborted) {
+    const { ready, ended } = deps.notifications.waitForTask(queues, deadline - Date.now(), aborted);
+    await guard('Redis', () => ready);
+    claimed = await claim(); // a task posted while registering found nobody to wake
+    if (claimed.length > 0) break;
+    if ((await ended) !== 'woken') {
+      claimed = await claim();
+      break;
+    }
+    claimed = await claim();
+  }
+  if (claimed.length > 0 && aborted.aborted) {
+    await giveBack(deps, poll.agent_id, claimed);
+    claimed = [];
+  }
+
   const now = Date.now();
-  const claimed = await guard('Redis', () =>
-    deps.scripts.claimTasks({
-      agentId: poll.agent_id,
-      name: poll.agent_name,
-      location: poll.agent_location ? JSON.stringify(poll.agent_location) : '',
-      capabilities: JSON.stringify(poll.agent_capabilities),
-      agentTime: poll.agent_time,
-      maxTasks: poll.max_tasks,
-      queues: Object.entries(poll.agent_capabilities).map(([type, { version }]) => taskQueueName(type, version)),
-      now,
-    }),
-  );
   const tasks = claimed.map((claim) => {
     const job = JSON.parse(claim.data) as TaskJob;
     deps.metrics.observeClaimWait((now - claim.postedAt) / 1000);
@@ -31,3 +59,17 @@ export async function pollTasks(deps: Pick<ApiDeps, 'scripts' | 'config' | 'logg
   });
   return { tasks, return_time: isoUtc(now + deps.config.AGENT_RETURN_TIME * 1000) };
 }
+
+/** The agent hung up before it got its tasks: they go back to the front of their queues. */
+export async function giveBack(deps: Pick<Deps, 'scripts' | 'logger'>, agentId: string, claimed: ClaimedJob[]): Promise<void> {
+  for (const claim of claimed) {
+    const job = JSON.parse(claim.data) as TaskJob;
+    if (await deps.scripts.releaseClaim(job.task_id, agentId, claim.data, claim.postedAt)) {
+      deps.logger.info({ event: 'task.released', task_id: job.task_id, agent_id: agentId }, 'task back in its queue: its poll went away');
+      await deps.scripts.wakeOne(await taskQueue(deps, job.task_id));
+    }
+  }
+}
+
+const taskQueue = async (deps: Pick<Deps, 'scripts'>, taskId: string) =>
+  (await deps.scripts.redis.hget(deps.scripts.keys.task(taskId), 'queue')) ?? '';

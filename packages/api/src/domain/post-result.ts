@@ -4,6 +4,7 @@
  */
 import type { AnswerReply } from '@afm/shared/dispatch/scripts';
 import { settleTask } from '@afm/shared/dispatch/results';
+import { taskOptionsOf } from '@afm/shared/db/tasks';
 import { AfmError } from '@afm/shared/errors';
 import type { ResultPost } from '@afm/shared/protocol';
 import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
@@ -52,7 +53,7 @@ async function restoreClaimFromPostgres(deps: Deps, taskId: string): Promise<boo
   if (!task) throw new AfmError('AFM_ERR_UNKNOWN_TASK', `no task with task_id ${taskId}`);
   if (task.finished_at) throw refusal(taskId, 'done');
   if (task.state !== 'claimed' || !task.agent_id || !task.claimed_at) throw refusal(taskId, 'waiting');
-  const queue = taskQueueName(task.task_type, task.task_version);
+  const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
   await guard('Redis', () => deps.scripts.restoreClaim(taskId, task.agent_id!, task.claimed_at!.getTime(), queue));
   return true;
 }

@@ -1,17 +1,21 @@
 /** SPEC §2.3 — the BPMS posts a task: stored in Postgres (the system of record), then queued for agents. */
 import { AfmError } from '@afm/shared/errors';
 import type { TaskPost } from '@afm/shared/protocol';
+import { normalizeLocation } from '@afm/shared/queues';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-export async function postTask(deps: Pick<ApiDeps, 'tasks' | 'taskQueues' | 'logger'>, task: TaskPost): Promise<void> {
+export async function postTask(deps: Pick<ApiDeps, 'tasks' | 'taskQueues' | 'scripts' | 'logger'>, posted: TaskPost): Promise<void> {
+  const task = posted.task_location ? { ...posted, task_location: normalizeLocation(posted.task_location) } : posted;
   const postedAt = Date.now();
   const inserted = await guard('Postgres', () => deps.tasks.insert(task, new Date(postedAt)));
   if (!inserted) {
     throw new AfmError('AFM_ERR_DUPLICATE_TASK', `task_id ${task.task_id} has been used before; every task needs a new id`);
   }
   try {
-    await deps.taskQueues.enqueue(task, postedAt, { newTask: true });
+    const queue = await deps.taskQueues.enqueue(task, postedAt, { newTask: true });
+    // A long poll waiting for this queue gets the task at once.
+    await deps.scripts.wakeOne(queue);
   } catch (error) {
     // The task is durable in Postgres, so it is accepted: the worker's reconciler queues it once Redis answers.
     deps.logger.warn({ err: error, task_id: task.task_id }, 'task stored but not queued yet; the reconciler will queue it');

@@ -4,6 +4,7 @@ import { ErrorBody } from '@afm/shared/protocol';
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Bad request: the message names the field',
   404: 'Not found',
+  409: 'Conflict: the task is finished already',
   413: 'Request body too large',
   500: 'Internal error: retry later',
   503: 'Storage unreachable: retry later',

@@ -1,6 +1,7 @@
 /** Routes of the agents (SPEC §2.1, §2.2): ask for tasks, post a result. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { EmptyBody, PollRequest, PollResponse, ResultPost } from '@afm/shared/protocol';
+import { EmptyBody, PollRequest, PollResponse, ResultPost, WaitQuery } from '@afm/shared/protocol';
+import { hangUp } from '../http/hang-up.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_ERRORS, errorResponses } from '../http/responses.js';
 import { pollTasks } from '../domain/poll.js';
@@ -9,12 +10,14 @@ import { postResult } from '../domain/post-result.js';
 export const agentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.post('/tasks', {
     schema: {
-      summary: 'Ask for tasks (agent)',
+      summary: 'Ask for tasks (agent); with ?wait=S, wait up to S seconds (≤ 30) for one to be posted',
       tags: ['protocol v1'],
+      querystring: WaitQuery,
       body: PollRequest,
       response: { 200: PollResponse, ...errorResponses(...BODY_ERRORS) },
     },
-    handler: async (request) => pollTasks(deps, request.body),
+    handler: async (request, reply) =>
+      pollTasks(deps, request.body, { ...(request.query.wait !== undefined ? { wait: request.query.wait } : {}), signal: hangUp(reply) }),
   });
 
   app.post('/tasks/response', {

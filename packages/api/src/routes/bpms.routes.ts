@@ -1,6 +1,8 @@
 /** Routes of the BPMS (SPEC §2.3, §2.4): post a task, read it back. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { EmptyBody, TaskIdParams, TaskPost, TaskView } from '@afm/shared/protocol';
+import { CancelResponse, EmptyBody, TaskIdParams, TaskPost, TaskView, WaitQuery } from '@afm/shared/protocol';
+import { cancelTask } from '../domain/cancel.js';
+import { hangUp } from '../http/hang-up.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_ERRORS, errorResponses } from '../http/responses.js';
 import { postTask } from '../domain/post-task.js';
@@ -22,11 +24,23 @@ export const bpmsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, 
 
   app.get('/task/:task_id', {
     schema: {
-      summary: 'Read a task and, once finished, its result or error (BPMS)',
+      summary: 'Read a task and, once finished, its result or error (BPMS); with ?wait=S, answer as soon as it finishes (≤ 30 s)',
       tags: ['protocol v1'],
       params: TaskIdParams,
+      querystring: WaitQuery,
       response: { 200: TaskView, ...errorResponses(400, 404, 500, 503) },
     },
-    handler: async (request) => readTask(deps, request.params.task_id),
+    handler: async (request, reply) =>
+      readTask(deps, request.params.task_id, { ...(request.query.wait !== undefined ? { wait: request.query.wait } : {}), signal: hangUp(reply) }),
+  });
+
+  app.delete('/task/:task_id', {
+    schema: {
+      summary: 'Cancel a waiting or claimed task: it fails with task_error "cancelled"; 409 when it is finished already',
+      tags: ['protocol v1'],
+      params: TaskIdParams,
+      response: { 200: CancelResponse, ...errorResponses(400, 404, 409, 500, 503) },
+    },
+    handler: async (request) => cancelTask(deps, request.params.task_id),
   });
 };

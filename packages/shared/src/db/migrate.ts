@@ -5,11 +5,13 @@
 import { Migrator, NO_MIGRATIONS, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './migrations/2026-11-25T1200-initial.js';
 import * as taskListing from './migrations/2026-11-25T1500-task-listing.js';
+import * as taskOptions from './migrations/2026-11-25T1700-task-options.js';
 import type { Database } from './schema.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '2026-11-25T1200-initial': initial,
   '2026-11-25T1500-task-listing': taskListing,
+  '2026-11-25T1700-task-options': taskOptions,
 };
 
 function migrator(db: Kysely<Database>): Migrator {

@@ -24,6 +24,12 @@ export interface TaskTable {
   finished_at: Timestamp | null;
   result: Json | null;
   error: string | null;
+  ttl_s: number | null;
+  timeout_s: number | null;
+  retries: number | null;
+  attempts: Generated<number>;
+  location_country: string | null;
+  location_region: string | null;
 }
 
 export interface AgentTable {

@@ -27,13 +27,18 @@ export async function insertTasks(db: Db, tasks: { task: TaskJob; postedAt: Date
         task_version: task.task_version,
         task_data: JSON.stringify(task.task_data),
         posted_at: postedAt,
+        ttl_s: task.task_ttl ?? null,
+        timeout_s: task.task_timeout ?? null,
+        retries: task.task_retries ?? null,
+        location_country: task.task_location?.country ?? null,
+        location_region: task.task_location?.region ?? null,
       })),
     )
     .onConflict((oc) => oc.column('id').doNothing())
     .returning('id')
     .execute();
   const inserted = new Set(rows.map((row) => row.id));
-  return tasks.map(({ task }) => inserted.delete(task.task_id));
+  return tasks.map(({ task }) => inserted.delete(task.task_id.toLowerCase()));
 }
 
 export async function insertTask(db: Db, task: TaskJob, postedAt: Date): Promise<boolean> {
@@ -50,7 +55,7 @@ export async function findTasks(db: Db, ids: string[]): Promise<(Task | undefine
   if (ids.length === 0) return [];
   const rows = await db.selectFrom('tasks').selectAll().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
-  return ids.map((id) => byId.get(id));
+  return ids.map((id) => byId.get(id.toLowerCase()));
 }
 
 /**
@@ -67,8 +72,9 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
       finished_at = o.finished_at,
       result = o.result,
       error = o.error,
-      agent_id = coalesce(tasks.agent_id, o.agent_id),
-      claimed_at = coalesce(tasks.claimed_at, o.claimed_at)
+      agent_id = coalesce(o.agent_id, tasks.agent_id),
+      claimed_at = coalesce(o.claimed_at, tasks.claimed_at),
+      attempts = greatest(tasks.attempts, coalesce(o.attempts, 0))
     from unnest(
       ${jobs.map((job) => job.task_id)}::uuid[],
       ${jobs.map((job) => job.outcome.state)}::text[],
@@ -76,8 +82,9 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
       ${jobs.map((job) => (job.outcome.state === 'completed' ? JSON.stringify(job.outcome.result) : null))}::jsonb[],
       ${jobs.map((job) => (job.outcome.state === 'failed' ? job.outcome.error : null))}::text[],
       ${jobs.map((job) => job.agent_id)}::uuid[],
-      ${jobs.map((job) => time(job.claimed_at))}::timestamptz[]
-    ) as o(id, state, finished_at, result, error, agent_id, claimed_at)
+      ${jobs.map((job) => time(job.claimed_at))}::timestamptz[],
+      ${jobs.map((job) => job.attempts ?? null)}::int[]
+    ) as o(id, state, finished_at, result, error, agent_id, claimed_at, attempts)
     where tasks.id = o.id and tasks.finished_at is null
     returning tasks.id`.execute(db);
   const written = new Set(result.rows.map((row) => row.id));
@@ -93,23 +100,29 @@ export interface ClaimRecord {
   task_id: string;
   agent_id: string;
   claimed_at: number;
+  attempts: number;
 }
 
 /** Records claims made in Redis; only tasks Postgres still sees as waiting change. */
 export async function recordClaims(db: Db, claims: ClaimRecord[]): Promise<number> {
   if (claims.length === 0) return 0;
   const result = await sql`
-    update tasks set state = 'claimed', agent_id = c.agent_id, claimed_at = c.claimed_at
+    update tasks set state = 'claimed', agent_id = c.agent_id, claimed_at = c.claimed_at, attempts = greatest(tasks.attempts, c.attempts)
     from unnest(
       ${claims.map((claim) => claim.task_id)}::uuid[],
       ${claims.map((claim) => claim.agent_id)}::uuid[],
-      ${claims.map((claim) => new Date(claim.claimed_at).toISOString())}::timestamptz[]
-    ) as c(id, agent_id, claimed_at)
-    where tasks.id = c.id and tasks.state = 'waiting'`.execute(db);
+      ${claims.map((claim) => new Date(claim.claimed_at).toISOString())}::timestamptz[],
+      ${claims.map((claim) => claim.attempts)}::int[]
+    ) as c(id, agent_id, claimed_at, attempts)
+    where tasks.id = c.id and tasks.finished_at is null`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
 
-export type UnfinishedTask = Pick<Task, 'id' | 'test_id' | 'task_type' | 'task_version' | 'task_data' | 'state' | 'posted_at' | 'agent_id' | 'claimed_at'>;
+export type UnfinishedTask = Pick<
+  Task,
+  | 'id' | 'test_id' | 'task_type' | 'task_version' | 'task_data' | 'state' | 'posted_at' | 'agent_id' | 'claimed_at'
+  | 'ttl_s' | 'timeout_s' | 'retries' | 'attempts' | 'location_country' | 'location_region'
+>;
 
 /**
  * Unfinished tasks posted in [from, to), in posting order, a page at a time (keyset on posted_at, id).
@@ -121,7 +134,7 @@ export async function listUnfinished(
 ): Promise<UnfinishedTask[]> {
   let query = db
     .selectFrom('tasks')
-    .select(['id', 'test_id', 'task_type', 'task_version', 'task_data', 'state', 'posted_at', 'agent_id', 'claimed_at'])
+    .select(['id', 'test_id', 'task_type', 'task_version', 'task_data', 'state', 'posted_at', 'agent_id', 'claimed_at', 'ttl_s', 'timeout_s', 'retries', 'attempts', 'location_country', 'location_region'])
     .where('finished_at', 'is', null)
     .where('posted_at', '>=', range.from)
     .where('posted_at', '<', range.to);
@@ -150,5 +163,17 @@ export function createTaskStore(db: Db): TaskStore {
     insert: (task, postedAt) => inserts.push({ task, postedAt }),
     find: (id) => reads.push(id),
     recordOutcome: (job) => outcomes.push(job),
+  };
+}
+
+/** The task options of a stored task, as a TaskJob carries them. */
+export function taskOptionsOf(task: Pick<Task, 'ttl_s' | 'timeout_s' | 'retries' | 'location_country' | 'location_region'>): Partial<TaskJob> {
+  return {
+    ...(task.ttl_s !== null ? { task_ttl: task.ttl_s } : {}),
+    ...(task.timeout_s !== null ? { task_timeout: task.timeout_s } : {}),
+    ...(task.retries !== null ? { task_retries: task.retries } : {}),
+    ...(task.location_country !== null
+      ? { task_location: { country: task.location_country, ...(task.location_region !== null ? { region: task.location_region } : {}) } }
+      : {}),
   };
 }

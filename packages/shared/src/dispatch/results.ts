@@ -5,7 +5,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RESULTS_QUEUE, type ResultJob, type ResultsJobName, type TaskOutcome } from '../queues.js';
-import type { AnswerReply, DispatchScripts } from './scripts.js';
+import type { AnswerReply, DispatchScripts, LostClaim } from './scripts.js';
 
 export type ResultsQueue = Queue<ResultJob, unknown, ResultsJobName>;
 
@@ -39,6 +39,18 @@ export async function submitResult(queue: ResultsQueue, job: ResultJob): Promise
 export async function submitResults(queue: ResultsQueue, jobs: ResultJob[]): Promise<void> {
   if (jobs.length === 0) return;
   await queue.addBulk(jobs.map((job) => ({ name: 'result' as const, data: job, opts: { ...RESULT_JOB_OPTIONS, jobId: job.task_id } })));
+}
+
+/** Queues the results jobs of claims lost to silence or a timeout that ended in failure (not retried). */
+export async function submitLostClaims(queue: ResultsQueue, lost: LostClaim[], now: number): Promise<void> {
+  await submitResults(
+    queue,
+    lost.flatMap(({ taskId, agentId, claimedAt, error, attempts }) =>
+      error === null
+        ? []
+        : [{ task_id: taskId, outcome: { state: 'failed' as const, error }, finished_at: now, agent_id: agentId, claimed_at: claimedAt, attempts }],
+    ),
+  );
 }
 
 export interface SettleDeps {

@@ -9,10 +9,15 @@ import { afmKeys, bullKeys, type AfmKeys, type TaskOutcome } from '../queues.js'
 const SCRIPT_FILES = {
   claimTasks: 'claimTasks.lua',
   answerTask: 'answerTask-5.lua',
-  finishTask: 'finishTask-2.lua',
+  finishTask: 'finishTask-3.lua',
   restoreClaim: 'restoreClaim-5.lua',
   countWaiting: 'countWaiting-1.lua',
-  failSilentAgents: 'failSilentAgents-5.lua',
+  failSilentAgents: 'failSilentAgents-6.lua',
+  timeoutTasks: 'timeoutTasks-6.lua',
+  expireTasks: 'expireTasks-4.lua',
+  cancelTask: 'cancelTask-5.lua',
+  wakeOne: 'wakeOne-1.lua',
+  releaseClaim: 'releaseClaim-5.lua',
   dropAgents: 'dropAgents-3.lua',
   drainQueue: 'drainQueue-3.lua',
 } as const;
@@ -25,16 +30,18 @@ type ScriptName = keyof typeof SCRIPT_FILES;
  */
 export const AGENT_RESYNC_MS = 15_000;
 
+const read = (path: string) => readFileSync(new URL(`../../lua/${path}`, import.meta.url), 'utf8');
+
+/** A script's text with its `--- @include "name"` lines replaced by lua/includes/name.lua. */
+const withIncludes = (lua: string) => lua.replace(/^--- @include "([\w-]+)"$/gm, (_, include: string) => read(`includes/${include}.lua`));
+
 const sources = new Map<ScriptName, { lua: string; numberOfKeys?: number }>();
 function source(name: ScriptName) {
   let script = sources.get(name);
   if (!script) {
     const file = SCRIPT_FILES[name];
     const keys = /-(\d+)\.lua$/.exec(file)?.[1];
-    script = {
-      lua: readFileSync(new URL(`../../lua/${file}`, import.meta.url), 'utf8'),
-      ...(keys ? { numberOfKeys: Number(keys) } : {}),
-    };
+    script = { lua: withIncludes(read(file)), ...(keys ? { numberOfKeys: Number(keys) } : {}) };
     sources.set(name, script);
   }
   return script;
@@ -63,6 +70,24 @@ export interface ClaimedJob {
   postedAt: number;
 }
 
+/** A claim lost to a silent agent or a timeout: `retried` when the task went back to its queue. */
+export interface LostClaim {
+  taskId: string;
+  agentId: string;
+  claimedAt: number;
+  /** The task_error recorded, or null when the task was retried. */
+  error: string | null;
+  attempts: number;
+}
+
+function lostClaims(reply: string[]): LostClaim[] {
+  const lost: LostClaim[] = [];
+  for (let i = 0; i < reply.length; i += 5) {
+    lost.push({ taskId: reply[i]!, agentId: reply[i + 1]!, claimedAt: Number(reply[i + 2]), error: reply[i + 3] || null, attempts: Number(reply[i + 4]) });
+  }
+  return lost;
+}
+
 export type AnswerReply =
   | { accepted: true; agentId: string; claimedAt: number }
   | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | (string & {}) };
@@ -88,7 +113,10 @@ export class DispatchScripts {
   /** Registers the poll and claims up to `maxTasks` tasks, oldest first. */
   async claimTasks(poll: AgentPoll): Promise<ClaimedJob[]> {
     const k = this.keys;
-    const keys = [k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId), k.stats, k.inProgress, k.holders];
+    const keys = [
+      k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId),
+      k.stats, k.inProgress, k.holders, k.expiry, k.deadlines,
+    ];
     for (const queue of poll.queues) {
       const bull = bullKeys(this.prefix, queue);
       keys.push(bull.wait, bull.meta);
@@ -130,9 +158,17 @@ export class DispatchScripts {
     return { accepted: false, state: reply[0]! };
   }
 
-  /** After Postgres holds the outcome: shrink the task hash to an expiring tombstone. */
-  async finishTask(taskId: string, tombstoneSeconds: number): Promise<void> {
-    await this.call('finishTask')(this.keys.task(taskId), this.keys.unsaved, taskId, Math.ceil(tombstoneSeconds));
+  /** After Postgres holds the outcome: shrink the task hash to an expiring tombstone; tell any watcher. */
+  async finishTask(taskId: string, tombstoneSeconds: number, now = Date.now()): Promise<void> {
+    await this.call('finishTask')(
+      this.keys.task(taskId),
+      this.keys.unsaved,
+      this.keys.watched,
+      taskId,
+      Math.ceil(tombstoneSeconds),
+      now,
+      this.keys.finishedChannel,
+    );
   }
 
   /** Rebuilds a claim from Postgres when Redis does not know the task; true when restored. */
@@ -156,28 +192,71 @@ export class DispatchScripts {
    * Fails the claimed tasks of agents still unseen since `lastSeen`, each with its `error`; the first
    * outcome wins as for results. Returns the tasks failed.
    */
-  async failSilentAgents(
-    candidates: { agentId: string; lastSeen: number; error: string }[],
-    now: number,
-  ): Promise<{ taskId: string; agentId: string; claimedAt: number; error: string }[]> {
+  async failSilentAgents(candidates: { agentId: string; lastSeen: number; error: string }[], now: number): Promise<LostClaim[]> {
     if (candidates.length === 0) return [];
     const args = candidates.flatMap(({ agentId, lastSeen, error }) => [agentId, lastSeen, error]);
-    const reply = (await this.call('failSilentAgents')(
-      this.keys.agentsSeen,
-      this.keys.unsaved,
-      this.keys.stats,
-      this.keys.inProgress,
-      this.keys.holders,
-      now,
-      this.keys.taskPrefix,
-      this.keys.heldPrefix,
-      ...args,
+    return lostClaims(
+      (await this.call('failSilentAgents')(
+        this.keys.agentsSeen,
+        this.keys.unsaved,
+        this.keys.stats,
+        this.keys.inProgress,
+        this.keys.holders,
+        this.keys.deadlines,
+        now,
+        this.keys.taskPrefix,
+        this.keys.heldPrefix,
+        this.prefix,
+        ...args,
+      )) as string[],
+    );
+  }
+
+  /** Claims whose task_timeout ended: retried or failed like a silent agent's. */
+  async timeoutTasks(now: number, max: number): Promise<LostClaim[]> {
+    const k = this.keys;
+    return lostClaims(
+      (await this.call('timeoutTasks')(
+        k.deadlines, k.unsaved, k.stats, k.inProgress, k.holders, k.agentsSeen,
+        now, k.taskPrefix, k.heldPrefix, this.prefix, max,
+      )) as string[],
+    );
+  }
+
+  /** Waiting tasks whose task_ttl ended: failed as expired. */
+  async expireTasks(now: number, max: number): Promise<{ taskId: string; error: string }[]> {
+    const k = this.keys;
+    const reply = (await this.call('expireTasks')(k.expiry, k.unsaved, k.stats, k.queues, now, k.taskPrefix, this.prefix, max)) as string[];
+    const expired = [];
+    for (let i = 0; i < reply.length; i += 2) expired.push({ taskId: reply[i]!, error: reply[i + 1]! });
+    return expired;
+  }
+
+  /** Cancels a waiting or claimed task (first outcome wins); otherwise says what state it is in. */
+  async cancelTask(taskId: string, queue: string, now: number): Promise<{ cancelled: true; agentId: string | null; claimedAt: number | null } | { cancelled: false; state: string }> {
+    const k = this.keys;
+    const outcome: TaskOutcome = { state: 'failed', error: 'cancelled' };
+    const reply = (await this.call('cancelTask')(
+      k.task(taskId), k.unsaved, k.stats, k.inProgress, k.holders,
+      taskId, now, JSON.stringify(outcome), k.heldPrefix, this.prefix, queue,
     )) as string[];
-    const failed = [];
-    for (let i = 0; i < reply.length; i += 4) {
-      failed.push({ taskId: reply[i]!, agentId: reply[i + 1]!, claimedAt: Number(reply[i + 2]), error: reply[i + 3]! });
-    }
-    return failed;
+    if (reply[0] !== 'cancelled') return { cancelled: false, state: reply[0]! };
+    return { cancelled: true, agentId: reply[1] || null, claimedAt: reply[2] ? Number(reply[2]) : null };
+  }
+
+  /** Wakes the long poll waiting longest for this queue, if any; true when one was woken. */
+  async wakeOne(queue: string, now = Date.now()): Promise<boolean> {
+    return Boolean(await this.call('wakeOne')(this.keys.waiting(queue), now, this.keys.wakeChannel(''), queue));
+  }
+
+  /** Puts back a task claimed for an agent that will never get the answer. */
+  async releaseClaim(taskId: string, agentId: string, jobData: string, postedAt: number): Promise<boolean> {
+    const k = this.keys;
+    const released = await this.call('releaseClaim')(
+      k.task(taskId), k.held(agentId), k.holders, k.inProgress, k.deadlines,
+      taskId, agentId, this.prefix, jobData, postedAt,
+    );
+    return released === 1;
   }
 
   /** Forgets agents unseen since `cutoff` that hold no task; returns their ids. */

@@ -46,11 +46,20 @@ export class TaskQueues {
    * which claimTasks orders tasks across queues. Adding a job whose id is already waiting is a no-op.
    * `newTask` counts it as posted (a task queued again after a Redis loss is not posted twice).
    */
-  async enqueue(task: TaskJob, postedAt: number, { newTask = false } = {}): Promise<void> {
-    const name = taskQueueName(task.task_type, task.task_version);
+  async enqueue(task: TaskJob, postedAt: number, { newTask = false } = {}): Promise<string> {
+    const name = taskQueueName(task.task_type, task.task_version, task.task_location);
     const bookkeeping = this.redis.pipeline().sadd(this.keys.queues, name);
     if (newTask) bookkeeping.hincrby(this.keys.stats, `posted:${name}`, 1);
+    const { task_ttl: ttl, task_timeout: timeout, task_retries: retries } = task;
+    if (ttl !== undefined || timeout !== undefined || retries !== undefined) {
+      // The task hash comes first, so the claim finds the options; an existing one keeps its state.
+      const key = this.keys.task(task.task_id);
+      bookkeeping.hsetnx(key, 'state', 'waiting');
+      bookkeeping.hset(key, 'queue', name, ...(ttl !== undefined ? ['ttl', ttl] : []), ...(timeout !== undefined ? ['timeout', timeout] : []), ...(retries !== undefined ? ['retries', retries] : []));
+      if (ttl !== undefined) bookkeeping.zadd(this.keys.expiry, 'NX', postedAt + ttl * 1000, task.task_id);
+    }
     await Promise.all([bookkeeping.exec(), this.byName(name).add(task.task_type, task, { jobId: task.task_id, timestamp: postedAt })]);
+    return name;
   }
 
   /** Names of every task queue ever used with this prefix. */

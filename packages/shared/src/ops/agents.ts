@@ -3,7 +3,7 @@
  * counts, liveness from Redis' last-seen index, and dropping an agent by hand.
  */
 import { sql } from 'kysely';
-import { submitResults } from '../dispatch/results.js';
+import { submitLostClaims } from '../dispatch/results.js';
 import { AfmError } from '../errors.js';
 import { isoUtc } from '../time.js';
 import { decodeCursor, encodeCursor, type Page } from './cursor.js';
@@ -105,12 +105,9 @@ export async function dropAgent(deps: Deps & Pick<OpsDeps, 'results'>, id: strin
   if (score !== null) {
     const error = `agent dropped by an operator at ${isoUtc(now)} (last seen ${isoUtc(Number(score))})`;
     failed = await deps.scripts.failSilentAgents([{ agentId: id, lastSeen: Number(score), error }], now);
-    await submitResults(
-      deps.results,
-      failed.map((task) => ({ task_id: task.taskId, outcome: { state: 'failed', error: task.error }, finished_at: now, agent_id: id, claimed_at: task.claimedAt })),
-    );
+    await submitLostClaims(deps.results, failed, now);
     await deps.scripts.dropAgents([id], Number.MAX_SAFE_INTEGER);
   }
   await deps.db.deleteFrom('agents').where('id', '=', id).execute();
-  return { failedTasks: failed.length };
+  return { failedTasks: failed.filter((task) => task.error !== null).length };
 }

@@ -7,7 +7,8 @@
  * Its cost follows the agents that went quiet while holding tasks, never the history of finished tasks
  * nor the number of agents that went away: it reads Redis' index of agents holding tasks.
  */
-import { submitResults } from '@afm/shared/dispatch/results';
+import { submitLostClaims, submitResults } from '@afm/shared/dispatch/results';
+import type { LostClaim } from '@afm/shared/dispatch/scripts';
 import { isoUtc } from '@afm/shared/time';
 import type { WorkerDeps } from '../deps.js';
 
@@ -55,28 +56,55 @@ export async function failTasksOfSilentAgents(deps: Deps, now: number): Promise<
       const error = `agent went silent: ${JSON.stringify(name)} (${agentId}) was last seen ${isoUtc(lastSeen)}, more than AGENT_ACTIVE_THRESHOLD (${threshold} s) ago`;
       return { agentId, lastSeen, error };
     });
-    const failed = await deps.scripts.failSilentAgents(candidates, now);
-    try {
-      await submitResults(
-        deps.results,
-        failed.map(({ taskId, agentId, claimedAt, error }) => ({
-          task_id: taskId,
-          outcome: { state: 'failed', error },
-          finished_at: now,
-          agent_id: agentId,
-          claimed_at: claimedAt,
-        })),
-      );
-    } catch (error) {
-      // The failures are accepted in Redis already; sync queues them again.
-      deps.logger.warn({ err: error }, 'failed tasks not queued yet; sync will queue them');
-    }
-    for (const { taskId, agentId } of failed) {
-      deps.logger.info({ event: 'task.expired', task_id: taskId, agent_id: agentId }, 'task failed: its agent went silent');
-    }
-    total += failed.length;
+    const lost = await deps.scripts.failSilentAgents(candidates, now);
+    total += await settleLostClaims(deps, lost, now, 'its agent went silent');
   }
   return total;
+}
+
+/**
+ * Claims lost to silence or a timeout: queues the failures for Postgres and wakes a poll for each task
+ * that went back to its queue. Returns how many failed.
+ */
+export async function settleLostClaims(deps: Deps, lost: LostClaim[], now: number, why: string): Promise<number> {
+  try {
+    await submitLostClaims(deps.results, lost, now);
+  } catch (error) {
+    // The failures are accepted in Redis already; sync queues them again.
+    deps.logger.warn({ err: error }, 'failed tasks not queued yet; sync will queue them');
+  }
+  for (const { taskId, agentId, error, attempts } of lost) {
+    if (error === null) {
+      deps.logger.info({ event: 'task.retried', task_id: taskId, agent_id: agentId, attempts }, `task back in its queue: ${why}`);
+    } else {
+      deps.logger.info({ event: 'task.expired', task_id: taskId, agent_id: agentId }, `task failed: ${why}`);
+    }
+  }
+  const retried = lost.filter((claim) => claim.error === null);
+  if (retried.length > 0) await wakeFor(deps, retried.map((claim) => claim.taskId));
+  return lost.length - retried.length;
+}
+
+/** Wakes a long poll for each of these tasks, back in their queues. */
+async function wakeFor(deps: Deps, taskIds: string[]): Promise<void> {
+  const pipeline = deps.redis.pipeline();
+  for (const id of taskIds) pipeline.hget(deps.scripts.keys.task(id), 'queue');
+  const queues = ((await pipeline.exec()) ?? []).map(([, queue]) => queue as string | null);
+  await Promise.all(queues.map((queue) => (queue ? deps.scripts.wakeOne(queue) : undefined)));
+}
+
+/** Tasks whose task_ttl or task_timeout ended (run by the sync job, every second). */
+export async function enforceDeadlines(deps: Deps, now = Date.now()): Promise<{ expired: number; timedOut: number }> {
+  const expired = await deps.scripts.expireTasks(now, PAGE);
+  if (expired.length > 0) {
+    await submitResults(
+      deps.results,
+      expired.map(({ taskId, error }) => ({ task_id: taskId, outcome: { state: 'failed' as const, error }, finished_at: now, agent_id: null, claimed_at: null })),
+    );
+    for (const { taskId } of expired) deps.logger.info({ event: 'task.expired', task_id: taskId }, 'task failed: not claimed within its task_ttl');
+  }
+  const timedOut = await settleLostClaims(deps, await deps.scripts.timeoutTasks(now, PAGE), now, 'no result within its task_timeout');
+  return { expired: expired.length, timedOut };
 }
 
 export async function dropForgottenAgents(deps: Deps, now: number): Promise<number> {

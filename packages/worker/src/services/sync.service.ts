@@ -10,10 +10,11 @@
  */
 import { sql } from 'kysely';
 import { submitResult } from '@afm/shared/dispatch/results';
-import { listUnfinished, recordClaims, type ClaimRecord } from '@afm/shared/db/tasks';
+import { listUnfinished, recordClaims, taskOptionsOf, type ClaimRecord } from '@afm/shared/db/tasks';
 import type { AgentLocation, JsonObject } from '@afm/shared/protocol';
 import { bullKeys, taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import type { WorkerDeps } from '../deps.js';
+import { enforceDeadlines } from './cleanup.service.js';
 
 const BATCH = 1_000;
 /** An outcome unsaved for this long has lost its results job (a job is written within milliseconds). */
@@ -32,6 +33,7 @@ export interface SyncReport {
 }
 
 export async function sync(deps: Deps, now = Date.now()): Promise<SyncReport> {
+  await enforceDeadlines(deps, now);
   const claims = await syncClaims(deps);
   const agents = await syncAgents(deps);
   const requeuedResults = await requeueUnsavedResults(deps, now);
@@ -47,13 +49,15 @@ export async function syncClaims(deps: Deps): Promise<number> {
     const ids = await redis.zrange(scripts.keys.claimsDirty, 0, BATCH - 1);
     if (ids.length === 0) return total;
     const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hmget(scripts.keys.task(id), 'state', 'agent', 'claimed_at');
+    for (const id of ids) pipeline.hmget(scripts.keys.task(id), 'state', 'agent', 'claimed_at', 'attempts');
     const replies = (await pipeline.exec()) ?? [];
     const records: ClaimRecord[] = [];
     ids.forEach((id, index) => {
-      const [state, agent, claimedAt] = (replies[index]?.[1] ?? []) as (string | null)[];
+      const [state, agent, claimedAt, attempts] = (replies[index]?.[1] ?? []) as (string | null)[];
       // A task already answered gets its claim written with its outcome: one update instead of two.
-      if (state === 'claimed' && agent && claimedAt) records.push({ task_id: id, agent_id: agent, claimed_at: Number(claimedAt) });
+      if (state === 'claimed' && agent && claimedAt) {
+        records.push({ task_id: id, agent_id: agent, claimed_at: Number(claimedAt), attempts: Number(attempts ?? 1) });
+      }
     });
     total += await recordClaims(deps.db, records);
     await redis.zrem(scripts.keys.claimsDirty, ...ids);
@@ -175,14 +179,14 @@ export async function reconcileTasks(deps: Deps, now: number): Promise<{ requeue
     const pipeline = redis.pipeline();
     for (const task of tasks) {
       pipeline.exists(scripts.keys.task(task.id));
-      pipeline.exists(bullKeys(prefix, taskQueueName(task.task_type, task.task_version)).jobPrefix + task.id);
+      pipeline.exists(bullKeys(prefix, taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location)).jobPrefix + task.id);
     }
     const replies = (await pipeline.exec()) ?? [];
     for (const [index, task] of tasks.entries()) {
       const known = replies[2 * index]?.[1] === 1 || replies[2 * index + 1]?.[1] === 1;
       if (known) continue;
       if (task.state === 'claimed' && task.agent_id && task.claimed_at) {
-        const queue = taskQueueName(task.task_type, task.task_version);
+        const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
         if (await scripts.restoreClaim(task.id, task.agent_id, task.claimed_at.getTime(), queue)) restoredClaims++;
       } else {
         await deps.taskQueues.enqueue(
@@ -192,6 +196,7 @@ export async function reconcileTasks(deps: Deps, now: number): Promise<{ requeue
             task_type: task.task_type,
             task_version: task.task_version,
             task_data: task.task_data as JsonObject,
+            ...taskOptionsOf(task),
           },
           task.posted_at.getTime(),
         );

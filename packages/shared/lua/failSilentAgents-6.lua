@@ -1,5 +1,6 @@
 --[[
-  Fails the tasks held by agents that went silent (SPEC §3). For each candidate agent the script
+  Fails the tasks held by agents that went silent (SPEC §3), or, for a task with retries left
+  (task_retries), puts it back at the front of its queue. For each candidate agent the script
   checks, atomically with polls, that the agent was not seen since the caller looked: an agent that
   polled in between (even with max_tasks 0) keeps its tasks. Each task goes through the same
   compare-and-set as a result, "claimed" → "answered", so a task whose result already arrived is never
@@ -8,18 +9,21 @@
   Input:
     KEYS[1] agents last-seen zset      KEYS[2] unsaved zset
     KEYS[3] event counters hash        KEYS[4] in-progress counts hash
-    KEYS[5] holders zset
+    KEYS[5] holders zset               KEYS[6] task_timeout deadlines zset
     ARGV[1] now (ms)    ARGV[2] task hash key prefix    ARGV[3] held-set key prefix
-    ARGV[4 + 3i], ARGV[5 + 3i], ARGV[6 + 3i]   agent id, last seen (ms) as the caller saw it, and the
+    ARGV[4] BullMQ key prefix
+    ARGV[5 + 3i], ARGV[6 + 3i], ARGV[7 + 3i]   agent id, last seen (ms) as the caller saw it, and the
                                                 task_error to record, for candidate i (i = 0..n-1)
 
-  Output: flat list {task id, agent id, claimed at, task_error, ...} of the tasks failed.
+  Output: flat list {task id, agent id, claimed at, task_error or "" when retried, attempts, ...}.
 ]]
 local rcall = redis.call
 local now = ARGV[1]
 local failed = {}
 
-for i = 4, #ARGV, 3 do
+--- @include "requeueTask"
+
+for i = 5, #ARGV, 3 do
   local agentId, lastSeen, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local score = rcall("ZSCORE", KEYS[1], agentId)
   if score and tonumber(score) == tonumber(lastSeen) then
@@ -27,18 +31,24 @@ for i = 4, #ARGV, 3 do
     local outcome = cjson.encode({state = "failed", error = message})
     for _, taskId in ipairs(rcall("SMEMBERS", heldKey)) do
       local taskKey = ARGV[2] .. taskId
-      local task = rcall("HMGET", taskKey, "state", "agent", "claimed_at", "queue")
+      local task = rcall("HMGET", taskKey, "state", "agent", "claimed_at", "queue", "attempts", "retries", "data", "posted_at")
       if task[1] == "claimed" and task[2] == agentId then
-        rcall("HSET", taskKey, "state", "answered", "outcome", outcome, "finished_at", now)
-        rcall("ZADD", KEYS[2], now, taskId)
-        if task[4] then
+        local retry = task[6] and task[7] and (tonumber(task[5]) or 1) <= tonumber(task[6])
+        if retry then
+          requeueTask(taskKey, ARGV[4], task[4], taskId, task[7], task[8])
+          rcall("HINCRBY", KEYS[3], "retried:" .. task[4], 1)
+        else
+          rcall("HSET", taskKey, "state", "answered", "outcome", outcome, "finished_at", now)
+          rcall("ZADD", KEYS[2], now, taskId)
           rcall("HINCRBY", KEYS[3], "expired:" .. task[4], 1)
-          rcall("HINCRBY", KEYS[4], task[4], -1)
         end
+        rcall("HINCRBY", KEYS[4], task[4], -1)
+        rcall("ZREM", KEYS[6], taskId)
         failed[#failed + 1] = taskId
         failed[#failed + 1] = agentId
         failed[#failed + 1] = task[3]
-        failed[#failed + 1] = message
+        failed[#failed + 1] = retry and "" or message
+        failed[#failed + 1] = task[5] or "1"
       end
       rcall("SREM", heldKey, taskId)
     end

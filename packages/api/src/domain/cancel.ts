@@ -1,0 +1,40 @@
+/**
+ * Cancel (issue 7) — DELETE /task/<id>: a waiting or claimed task becomes failed with task_error
+ * "cancelled" (the agent's later result is refused); a finished task is a 409 and stays as it is.
+ */
+import { submitResult } from '@afm/shared/dispatch/results';
+import { AfmError } from '@afm/shared/errors';
+import type { z } from 'zod';
+import type { CancelResponse } from '@afm/shared/protocol';
+import { taskQueueName } from '@afm/shared/queues';
+import { isoUtc } from '@afm/shared/time';
+import { taskOptionsOf } from '@afm/shared/db/tasks';
+import type { ApiDeps } from '../deps.js';
+import { guard } from './storage.js';
+
+export async function cancelTask(
+  deps: Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger'>,
+  taskId: string,
+): Promise<z.infer<typeof CancelResponse>> {
+  const task = await guard('Postgres', () => deps.tasks.find(taskId));
+  if (!task) throw new AfmError('AFM_ERR_TASK_NOT_FOUND', `no task with task_id ${taskId}`);
+  const finished = () => new AfmError('AFM_ERR_TASK_FINISHED_CONFLICT', `task ${taskId} is finished already; it stays as it is`);
+  if (task.finished_at) throw finished();
+  const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
+  const now = Date.now();
+  const reply = await guard('Redis', () => deps.scripts.cancelTask(taskId, queue, now));
+  if (!reply.cancelled) throw finished();
+  try {
+    await submitResult(deps.results, {
+      task_id: taskId,
+      outcome: { state: 'failed', error: 'cancelled' },
+      finished_at: now,
+      agent_id: reply.agentId,
+      claimed_at: reply.claimedAt,
+    });
+  } catch (error) {
+    deps.logger.warn({ err: error, task_id: taskId }, 'cancellation accepted but not queued yet; sync will queue it');
+  }
+  deps.logger.info({ event: 'task.cancelled', task_id: taskId, agent_id: reply.agentId }, 'task cancelled');
+  return { task_id: taskId, task_failed: isoUtc(now), task_error: 'cancelled' };
+}

@@ -1,0 +1,33 @@
+--[[
+  Cancels a task (DELETE /task/<id>): a waiting or claimed task becomes failed with task_error
+  "cancelled", through the same compare-and-set as a result, so a result that came first stands and a
+  later one is refused.
+
+  Input:
+    KEYS[1] task hash    KEYS[2] unsaved zset    KEYS[3] event counters hash
+    KEYS[4] in-progress counts hash    KEYS[5] holders zset
+    ARGV[1] task id    ARGV[2] now (ms)    ARGV[3] outcome JSON    ARGV[4] held-set key prefix
+    ARGV[5] BullMQ key prefix    ARGV[6] the task's queue
+
+  Output: {"cancelled", agent id or "", claimed at or ""}, or {state} when it was not cancelled
+  ("answered"/"done": finished).
+]]
+local rcall = redis.call
+local task = rcall("HMGET", KEYS[1], "state", "agent", "claimed_at")
+local state = task[1] or "waiting"
+if state ~= "waiting" and state ~= "claimed" then return {state} end
+
+local queueKey = ARGV[5] .. ":" .. ARGV[6] .. ":"
+if state == "waiting" then
+  rcall("LREM", queueKey .. "wait", -1, ARGV[1])
+  rcall("DEL", queueKey .. ARGV[1])
+else
+  local heldKey = ARGV[4] .. task[2]
+  rcall("SREM", heldKey, ARGV[1])
+  if rcall("EXISTS", heldKey) == 0 then rcall("ZREM", KEYS[5], task[2]) end
+  rcall("HINCRBY", KEYS[4], ARGV[6], -1)
+end
+rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[3], "finished_at", ARGV[2], "queue", ARGV[6])
+rcall("ZADD", KEYS[2], ARGV[2], ARGV[1])
+rcall("HINCRBY", KEYS[3], "cancelled:" .. ARGV[6], 1)
+return {"cancelled", task[2] or "", task[3] or ""}

@@ -1,0 +1,32 @@
+--[[
+  Fails the tasks whose task_ttl ended before any agent claimed them. A claim and an expiry exclude
+  each other: whichever changes the task hash first wins.
+
+  Input:
+    KEYS[1] expiry zset    KEYS[2] unsaved zset    KEYS[3] event counters hash    KEYS[4] set of task queues
+    ARGV[1] now (ms)    ARGV[2] task hash key prefix    ARGV[3] BullMQ key prefix    ARGV[4] most tasks to handle
+
+  Output: flat list {task id, task_error, ...} of the tasks failed.
+]]
+local rcall = redis.call
+local now = ARGV[1]
+local expired = {}
+for _, taskId in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, tonumber(ARGV[4]))) do
+  rcall("ZREM", KEYS[1], taskId)
+  local taskKey = ARGV[2] .. taskId
+  local task = rcall("HMGET", taskKey, "state", "queue", "ttl")
+  if task[1] == "waiting" and task[2] then
+    local queueKey = ARGV[3] .. ":" .. task[2] .. ":"
+    -- The oldest tasks expire first, and they sit at the end the search starts from.
+    rcall("LREM", queueKey .. "wait", -1, taskId)
+    rcall("DEL", queueKey .. taskId)
+    local message = "expired: not claimed within task_ttl (" .. task[3] .. " s)"
+    rcall("HSET", taskKey, "state", "answered", "outcome", cjson.encode({state = "failed", error = message}),
+          "finished_at", now)
+    rcall("ZADD", KEYS[2], now, taskId)
+    rcall("HINCRBY", KEYS[3], "expired:" .. task[2], 1)
+    expired[#expired + 1] = taskId
+    expired[#expired + 1] = message
+  end
+end
+return expired
