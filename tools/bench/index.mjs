@@ -4,7 +4,7 @@
 // table per scenario (or --json), and fails if any run delivers a task twice, loses one or stores a
 // wrong result.
 //
-//   npm run bench [-- --scenario burst,steady,backlog,history,fleet,types] [--runs 3] [--json]
+//   npm run bench [-- --scenario burst,steady,long-poll,backlog,history,fleet,types] [--runs 3] [--json]
 //                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
 import { parseArgs } from 'node:util';
 import * as scenarios from './scenarios.mjs';
@@ -13,7 +13,7 @@ import { serverTimings, startSystem } from './system.mjs';
 
 const { values } = parseArgs({
   options: {
-    scenario: { type: 'string', default: 'burst,steady,backlog,history,fleet,types' },
+    scenario: { type: 'string', default: 'burst,steady,long-poll,backlog,history,fleet,types' },
     runs: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     tasks: { type: 'string', default: '20000' },
@@ -71,9 +71,10 @@ async function withSystem(run) {
 const report = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, scenarios: {} };
 const burstOptions = { tasks: Number(values.tasks), agents: Number(values.agents) };
 
-if (['burst', 'steady', 'fleet', 'types'].some((name) => wanted.has(name))) await withSystem(async (system) => {
+if (['burst', 'steady', 'long-poll', 'fleet', 'types'].some((name) => wanted.has(name))) await withSystem(async (system) => {
   if (wanted.has('burst')) report.scenarios.burst = await repeat('burst', system, (s) => scenarios.burst(s, burstOptions));
   if (wanted.has('steady')) report.scenarios.steady = await repeat('steady', system, (s) => scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) }));
+  if (wanted.has('long-poll')) report.scenarios['long-poll'] = await repeat('long-poll', system, (s) => scenarios.longPoll(s, { agents: Number(values.agents) }));
   if (wanted.has('fleet')) report.scenarios.fleet = await timed(system, (s) => scenarios.fleet(s, { agents: Number(values.fleet) }));
   if (wanted.has('types')) report.scenarios.types = await timed(system, (s) => scenarios.types(s, { count: Number(values.types) }));
 });

@@ -45,8 +45,8 @@ export function client(urls, { connections = 64, latencies = new Latencies() } =
     call,
     postTask: (task) => call('POST /task', 'POST', '/task', task),
     getTask: (id) => call('GET /task/:id', 'GET', `/task/${id}`),
-    poll: (agent, types, maxTasks) =>
-      call('POST /tasks', 'POST', '/tasks', {
+    poll: (agent, types, maxTasks, wait) =>
+      call(wait === undefined ? 'POST /tasks' : 'POST /tasks?wait', 'POST', wait === undefined ? '/tasks' : `/tasks?wait=${wait}`, {
         protocol: 1,
         agent_id: agent.id,
         agent_name: agent.name,

@@ -281,3 +281,54 @@ export async function types(system, { count = 500, tasksPerType = 10, agents = 1
     correctness,
   };
 }
+
+/**
+ * long-poll: agents wait on `POST /tasks?wait=10` while tasks are posted at a steady rate; the figure
+ * is dispatch latency, from `POST /task` to the waiting agent holding the task.
+ */
+export async function longPoll(system, { rate = 100, seconds = 20, agents = 16, maxTasks = 5 } = {}) {
+  const latencies = new Latencies();
+  const http = client(system.replicas, { connections: 128, latencies });
+  const type = `longpoll-${randomUUID().slice(0, 8)}`;
+  const postedAt = new Map();
+  const dispatch = new Latencies();
+  const posted = [];
+  const deliveries = new Map();
+  let stop = false;
+  const cpu = measureCpu(processGroups(system));
+  const fleet = Array.from({ length: agents }, () => newAgent('longpoll'));
+  const workers = fleet.map(async (agent) => {
+    while (!stop || deliveries.size < posted.length) {
+      const reply = await http.poll(agent, [type], maxTasks, stop ? 0 : 10);
+      if (reply.status !== 200) throw new Error(`poll answered ${reply.status}`);
+      for (const task of reply.body.tasks) {
+        dispatch.record('dispatch (post → waiting agent)', performance.now() - postedAt.get(task.task_id));
+        deliveries.set(task.task_id, (deliveries.get(task.task_id) ?? 0) + 1);
+        const result = await http.respond(task.task_id, { n: task.task_data.n, ok: true });
+        if (result.status !== 200) throw new Error(`result answered ${result.status}`);
+      }
+      if (stop && reply.body.tasks.length === 0 && deliveries.size >= posted.length) return;
+    }
+  });
+  await sleep(500); // every agent is waiting
+  const started = performance.now();
+  let sent = 0;
+  const inflight = [];
+  while (performance.now() - started < seconds * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (sent < due) {
+      const task = newTask(type, sent++);
+      posted.push(task);
+      postedAt.set(task.task_id, performance.now());
+      inflight.push(http.postTask(task));
+    }
+    await sleep(2);
+  }
+  await Promise.all(inflight);
+  stop = true;
+  await Promise.all(workers);
+  const cpuUse = cpu();
+  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
+  await http.close();
+  return { rate_per_s: rate, tasks: posted.length, agents, latency: routeStats(dispatch), routes: routeStats(latencies), cpu_percent: cpuUse, correctness };
+}

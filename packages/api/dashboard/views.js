@@ -23,7 +23,9 @@ export function queues(list) {
   return table(
     ['type', 'version', 'waiting', 'in progress', 'oldest waiting', 'paused', 'posted', 'completed', 'failed'],
     list.map((q) => [
-      q.task_type,
+      q.location
+        ? h('span', {}, `${q.task_type} @${q.location.country}${q.location.region ? `-${q.location.region}` : ''}`, q.active_agents === 0 && q.waiting > 0 && h('span', { class: 'state failed', title: 'no active agent in this location can run these tasks' }, ' no agent there'))
+        : q.task_type,
       String(q.task_version),
       h('span', { class: 'bar', style: `--fill:${(100 * q.waiting) / busiest}%` }, String(q.waiting)),
       String(q.in_progress),

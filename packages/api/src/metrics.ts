@@ -40,7 +40,12 @@ export class ApiMetrics {
     registers: [this.registry],
   });
   private readonly queueLabels = ['task_type', 'task_version'] as const;
-  private readonly waiting = this.gauge('afm_tasks_waiting', 'Tasks waiting for an agent', this.queueLabels);
+  private readonly waiting = this.gauge('afm_tasks_waiting', 'Tasks waiting for an agent (plain queues and location queues together)', this.queueLabels);
+  private readonly stranded = this.gauge(
+    'afm_tasks_waiting_without_agent',
+    'Tasks bound to a location (task_location) where no active agent can run them',
+    ['task_type', 'task_version', 'location'],
+  );
   private readonly inProgress = this.gauge('afm_tasks_in_progress', 'Tasks claimed by an agent, without a result yet', this.queueLabels);
   private readonly oldest = this.gauge('afm_oldest_waiting_task_age_seconds', 'Age of the oldest waiting task (0 when none waits)', this.queueLabels);
   private readonly paused = this.gauge('afm_queue_paused', '1 when the queue is paused', this.queueLabels);
@@ -80,15 +85,25 @@ export class ApiMetrics {
 
   /** Replaces every fleet metric with a fresh snapshot, so queues and agents that are gone disappear. */
   setFleet(snapshot: FleetSnapshot): void {
-    for (const metric of [this.waiting, this.inProgress, this.oldest, this.paused, this.agentsPerCapability]) metric.reset();
+    for (const metric of [this.waiting, this.inProgress, this.oldest, this.paused, this.agentsPerCapability, this.stranded]) metric.reset();
     for (const counter of Object.values(this.events)) counter.reset();
+    const oldest = new Map<string, number>();
+    for (const queue of snapshot.queues) {
+      const key = `${queue.task_type}\u0000${queue.task_version}`;
+      oldest.set(key, Math.max(oldest.get(key) ?? 0, queue.oldest_waiting_age ?? 0));
+    }
     for (const queue of snapshot.queues) {
       const labels = { task_type: queue.task_type, task_version: String(queue.task_version) };
-      this.waiting.set(labels, queue.waiting);
-      this.inProgress.set(labels, queue.in_progress);
-      this.oldest.set(labels, queue.oldest_waiting_age ?? 0);
+      // A type's plain and location queues add up to one series per type and version.
+      this.waiting.inc(labels, queue.waiting);
+      this.inProgress.inc(labels, queue.in_progress);
+      this.oldest.set(labels, oldest.get(`${queue.task_type}\u0000${queue.task_version}`)!);
       this.paused.set(labels, queue.paused ? 1 : 0);
       for (const event of QUEUE_EVENTS) this.events[event].inc(labels, queue.events[event]);
+      if (queue.location && queue.active_agents === 0 && queue.waiting > 0) {
+        const location = `${queue.location.country}${queue.location.region ? `-${queue.location.region}` : ''}`;
+        this.stranded.set({ ...labels, location }, queue.waiting);
+      }
     }
     this.agentsActive.set(snapshot.agentsActive);
     for (const row of snapshot.agentsPerCapability) {

@@ -1,4 +1,6 @@
 /** Starts one API replica on a host and port; the caller owns signals and shutdown order. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '@afm/shared/config';
 import type { Logger } from '@afm/shared/logger';
@@ -16,6 +18,17 @@ export interface ApiServer {
 export async function startApiServer(options: { config: Config; logger: Logger; host: string; port: number }): Promise<ApiServer> {
   const deps = await openApiDeps(options.config, options.logger);
   const app = await buildApp(deps);
+  // Sockets with a response in progress; the others are idle.
+  const sockets = new Map<Socket, number>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.set(socket, 0);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    sockets.set(socket, (sockets.get(socket) ?? 0) + 1);
+    response.once('close', () => sockets.has(socket) && sockets.set(socket, sockets.get(socket)! - 1));
+  });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (error) {
@@ -31,7 +44,18 @@ export async function startApiServer(options: { config: Config; logger: Logger; 
     app,
     url,
     async close() {
-      await app.close();
+      const closing = app.close();
+      // Fastify finishes in-flight requests, then waits for every connection to close; a connection a
+      // client keeps alive (or left half-open) would hold the shutdown up until its keep-alive ran out.
+      // Connections with no response in progress lose nothing by closing: sweep them as they go idle.
+      const sweeper = setInterval(() => {
+        for (const [socket, responses] of sockets) if (responses === 0) socket.destroy();
+      }, 100);
+      try {
+        await closing;
+      } finally {
+        clearInterval(sweeper);
+      }
       await deps.close();
     },
   };

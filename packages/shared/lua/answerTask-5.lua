@@ -9,7 +9,7 @@
     ARGV[1] task id      ARGV[2] outcome JSON    ARGV[3] now (ms)    ARGV[4] held-set key prefix
     ARGV[5] the outcome's event: "completed" or "failed"
 
-  Output: {"ok", agent id, claimed at} when accepted; otherwise {state}, with state "missing" when
+  Output: {"ok", agent id, claimed at, attempts} when accepted; otherwise {state}, with state "missing" when
   Redis does not know the task.
 ]]
 local rcall = redis.call
@@ -17,7 +17,7 @@ local state = rcall("HGET", KEYS[1], "state")
 if not state then return {"missing"} end
 if state ~= "claimed" then return {state} end
 
-local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue")
+local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue", "attempts")
 rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[2], "finished_at", ARGV[3])
 rcall("ZADD", KEYS[2], ARGV[3], ARGV[1])
 rcall("SREM", ARGV[4] .. claim[1], ARGV[1])
@@ -26,4 +26,4 @@ if claim[3] then
   rcall("HINCRBY", KEYS[3], ARGV[5] .. ":" .. claim[3], 1)
   rcall("HINCRBY", KEYS[4], claim[3], -1)
 end
-return {"ok", claim[1], claim[2]}
+return {"ok", claim[1], claim[2], claim[4] or "1"}

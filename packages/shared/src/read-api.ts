@@ -93,11 +93,13 @@ export const QueueInfo = z
   .object({
     task_type: z.string(),
     task_version: z.int(),
+    location: z.object({ country: z.string(), region: z.string().optional() }).nullable().describe('the queue of tasks bound to a location'),
+    active_agents: z.int().nullable().describe('for a location: active agents there that can run the type (0: its tasks wait for nobody)'),
     waiting: z.int(),
     in_progress: z.int(),
     oldest_waiting_age: z.number().nullable().describe('seconds'),
     paused: z.boolean(),
-    events: z.record(z.string(), z.int()).describe('tasks posted, claimed, completed, failed, expired, drained'),
+    events: z.record(z.string(), z.int()).describe('tasks posted, claimed, completed, failed, expired, drained, retried, cancelled'),
   })
   .meta({ id: 'QueueInfo' });
 

@@ -155,6 +155,6 @@ describe('answerTask', () => {
     const agent = randomUUID();
     expect(await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1')).toBe(true);
     expect(await scripts.restoreClaim(id, randomUUID(), 2_000, 'task.x.v1')).toBe(false);
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: true, agentId: agent, claimedAt: 1_000 });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: true, agentId: agent, claimedAt: 1_000, attempts: 1 });
   });
 });

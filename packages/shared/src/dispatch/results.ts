@@ -75,6 +75,7 @@ export async function settleTask(deps: SettleDeps, taskId: string, outcome: Task
         finished_at: now,
         agent_id: reply.agentId,
         claimed_at: reply.claimedAt,
+        attempts: reply.attempts,
       });
     } catch (error) {
       deps.onSubmitError?.(error, taskId);

@@ -89,7 +89,7 @@ function lostClaims(reply: string[]): LostClaim[] {
 }
 
 export type AnswerReply =
-  | { accepted: true; agentId: string; claimedAt: number }
+  | { accepted: true; agentId: string; claimedAt: number; attempts: number }
   | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | (string & {}) };
 
 /** Typed access to AFM's scripts on one ioredis client, for one key prefix. */
@@ -154,7 +154,7 @@ export class DispatchScripts {
       this.keys.heldPrefix,
       outcome.state,
     )) as string[];
-    if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]) };
+    if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]), attempts: Number(reply[3]) };
     return { accepted: false, state: reply[0]! };
   }
 

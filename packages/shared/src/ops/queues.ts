@@ -5,16 +5,21 @@
  */
 import { submitResults } from '../dispatch/results.js';
 import { AfmError } from '../errors.js';
+import type { TaskLocation } from '../protocol.js';
 import { bullKeys, parseTaskQueueName } from '../queues.js';
 import type { OpsDeps } from './deps.js';
 
-export const QUEUE_EVENTS = ['posted', 'claimed', 'completed', 'failed', 'expired', 'drained'] as const;
+export const QUEUE_EVENTS = ['posted', 'claimed', 'completed', 'failed', 'expired', 'drained', 'retried', 'cancelled'] as const;
 export type QueueEvent = (typeof QUEUE_EVENTS)[number];
 
 export interface QueueSummary {
   queue: string;
   task_type: string;
   task_version: number;
+  /** Tasks bound to a location (task_location) wait in a queue of their own. */
+  location: TaskLocation | null;
+  /** For a location's queue: active agents there able to run the type; 0 means its tasks wait for nobody. */
+  active_agents: number | null;
   waiting: number;
   in_progress: number;
   /** Seconds since the oldest waiting task was posted; null when none waits. */
@@ -24,7 +29,7 @@ export interface QueueSummary {
   events: Record<QueueEvent, number>;
 }
 
-type Deps = Pick<OpsDeps, 'redis' | 'scripts' | 'taskQueues'>;
+type Deps = Pick<OpsDeps, 'db' | 'redis' | 'scripts' | 'taskQueues' | 'config'>;
 
 export async function listQueues(deps: Deps, now = Date.now()): Promise<QueueSummary[]> {
   const names = await deps.taskQueues.names();
@@ -46,6 +51,7 @@ export async function listQueues(deps: Deps, now = Date.now()): Promise<QueueSum
   const inProgress = replies[3 * names.length] as Record<string, string>;
   const stats = replies[3 * names.length + 1] as Record<string, string>;
 
+  const located = await activeAgentsByLocation(deps, names, now);
   const heads = names.map((_, index) => replies[3 * index + 1] as string | null);
   const timestamps = deps.redis.pipeline();
   names.forEach((name, index) => timestamps.hget(bullKeys(prefix, name).jobPrefix + (heads[index] ?? ''), 'timestamp'));
@@ -60,6 +66,8 @@ export async function listQueues(deps: Deps, now = Date.now()): Promise<QueueSum
         queue: name,
         task_type: parsed.type,
         task_version: parsed.version,
+        location: parsed.location ?? null,
+        active_agents: parsed.location ? (located.get(name) ?? 0) : null,
         waiting: replies[3 * index] as number,
         in_progress: Math.max(0, Number(inProgress[name] ?? 0)),
         oldest_waiting_age: oldest === null || oldest === undefined ? null : Math.max(0, (now - oldest) / 1000),
@@ -68,6 +76,36 @@ export async function listQueues(deps: Deps, now = Date.now()): Promise<QueueSum
       },
     ];
   });
+}
+
+/** Per location queue: the active agents in that country (and region) with the queue's capability. */
+async function activeAgentsByLocation(deps: Deps, names: string[], now: number): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const queues = names.flatMap((name) => {
+    const parsed = parseTaskQueueName(name);
+    return parsed?.location ? [{ name, ...parsed, location: parsed.location }] : [];
+  });
+  if (queues.length === 0) return counts;
+  const rows = await deps.db
+    .selectFrom('agents as a')
+    .innerJoin('agent_capabilities as c', 'c.agent_id', 'a.id')
+    .select((eb) => ['c.task_type', 'c.task_version', 'a.country', 'a.region', eb.fn.countAll<number>().as('agents')])
+    .where('a.last_seen', '>=', new Date(now - deps.config.AGENT_ACTIVE_THRESHOLD * 1000))
+    .where('a.country', 'is not', null)
+    .groupBy(['c.task_type', 'c.task_version', 'a.country', 'a.region'])
+    .execute();
+  for (const queue of queues) {
+    const { country, region } = queue.location;
+    const matching = rows.filter(
+      (row) =>
+        row.task_type === queue.type &&
+        row.task_version === queue.version &&
+        row.country?.toUpperCase() === country &&
+        (!region || row.region?.toUpperCase() === region),
+    );
+    counts.set(queue.name, matching.reduce((sum, row) => sum + Number(row.agents), 0));
+  }
+  return counts;
 }
 
 /** The queues of a task type: every version, or just `version`. A type with no queue is a usage error. */
