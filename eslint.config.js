@@ -17,7 +17,7 @@ export default tseslint.config(
     files: ['packages/api/dashboard/**/*.js'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['document', 'window', 'location', 'fetch', 'FormData', 'URLSearchParams', 'Node', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly']),
+        ['document', 'window', 'location', 'fetch', 'FormData', 'URLSearchParams', 'Node', 'setTimeout', 'clearTimeout', 'sessionStorage'].map((name) => [name, 'readonly']),
       ),
     },
   },

@@ -1,6 +1,6 @@
 // The dashboard: routes (#/, #/task/ID, #/test/ID, #/agent/ID), live refresh every few seconds,
 // search, and the add-a-task form. Lists show one page at a time; nothing loads the whole fleet.
-import { api } from './api.js';
+import { api, setToken, TokenError } from './api.js';
 import { replace } from './dom.js';
 import * as views from './views.js';
 
@@ -61,6 +61,7 @@ async function refresh() {
     $('#freshness').textContent = `updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}`;
   } catch (error) {
     showError(error);
+    $('#token').hidden = !(error instanceof TokenError);
   }
   timer = setTimeout(refresh, REFRESH_MS);
 }
@@ -118,6 +119,12 @@ async function addTask(event) {
   }
 }
 
+$('#token').addEventListener('submit', (event) => {
+  event.preventDefault();
+  setToken(String(new FormData(event.target).get('token')));
+  $('#token').hidden = true;
+  refresh();
+});
 choose($('#task-filter'), 'state', 'taskFilter', 'taskCursor');
 choose($('#agent-filter'), 'active', 'agentFilter', 'agentCursor');
 $('#search').addEventListener('submit', search);

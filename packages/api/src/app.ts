@@ -14,17 +14,12 @@ import { docs } from './http/docs.js';
 import { dashboard } from './http/dashboard.js';
 import { readRoutes } from './routes/read.routes.js';
 
-export interface AppOptions {
-  /** Largest accepted request body in bytes (default 1 MiB). */
-  bodyLimit?: number;
-}
-
-export async function buildApp(deps: ApiDeps, options: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // One debug line per request comes from the onResponse hook below instead.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit: deps.config.BODY_LIMIT,
     routerOptions: { ignoreTrailingSlash: true },
     // On close, new requests get 503 while in-flight ones finish.
     return503OnClosing: true,
@@ -43,7 +38,7 @@ export async function buildApp(deps: ApiDeps, options: AppOptions = {}): Promise
   });
 
   // Swagger collects routes as they are added (onRoute), so it comes first.
-  await app.register(docs);
+  await app.register(docs, { deps });
   await app.register(bpmsRoutes, { deps });
   await app.register(agentRoutes, { deps });
   await app.register(statusRoutes, { deps });

@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import { Tokens } from '@afm/shared/auth';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
@@ -24,7 +25,12 @@ export interface ApiDeps {
   scripts: DispatchScripts;
   taskQueues: TaskQueues;
   results: ResultsQueue;
-  config: Pick<Config, 'AGENT_RETURN_TIME' | 'AGENT_ACTIVE_THRESHOLD'>;
+  config: Pick<
+    Config,
+    'AGENT_RETURN_TIME' | 'AGENT_ACTIVE_THRESHOLD' | 'BODY_LIMIT' | 'TASK_DATA_LIMIT' | 'RESULT_LIMIT' | 'MAX_TASKS_PER_POLL' | 'POLL_RATE_LIMIT'
+  >;
+  /** Bearer tokens by role; authentication is off while there are none. */
+  tokens: Tokens;
   logger: Logger;
   metrics: ApiMetrics;
   /** Long polls of this replica. */
@@ -36,6 +42,8 @@ export interface OpenedApiDeps extends ApiDeps {
 }
 
 export async function openApiDeps(config: Config, logger: Logger): Promise<OpenedApiDeps> {
+  // Read first: a bad token file stops the start with a usage error, before any connection opens.
+  const tokens = Tokens.fromConfig(config);
   // Two connections: AFM's scripts and commands, auto-pipelined; BullMQ's queues on their own.
   const redis = createRedis(config.REDIS_URL, 'client', `afm-api-${process.pid}`, { autoPipelining: true });
   const queueRedis = createRedis(config.REDIS_URL, 'client', `afm-api-queues-${process.pid}`);
@@ -64,6 +72,7 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     taskQueues,
     results,
     config,
+    tokens,
     logger,
     metrics: new ApiMetrics(),
     async close() {

@@ -159,3 +159,23 @@ describe('unreachable storage', () => {
     expect(postgres.err).not.toContain('secret');
   });
 });
+
+describe('admin token (issue 8)', () => {
+  const admin = { ADMIN_TOKENS: 'cli-admin-token-0123456789' };
+
+  it('commands that change the fleet need an admin token once ADMIN_TOKENS is set; reports do not', async () => {
+    const type = `t-${randomUUID().slice(0, 6)}`;
+    await call(api.url, 'POST', '/task', newTask(type));
+    const missing = await runAfm(env.config, ['queues', 'pause', type], admin);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/needs an admin token/);
+    const wrong = await runAfm(env.config, ['queues', 'drain', type, '--reason', 'r', '--token', 'not-the-token-at-all'], admin);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toMatch(/not an admin token/);
+    expect((await runAfm(env.config, ['agents', 'drop', randomUUID()], { ...admin, AGENT_TOKENS: 'agent-token-0123456789abc', AFM_TOKEN: 'agent-token-0123456789abc' })).code).toBe(2);
+    expect((await runAfm(env.config, ['queues', '--json'], admin)).code).toBe(0);
+
+    expect((await runAfm(env.config, ['queues', 'pause', type, '--token', admin.ADMIN_TOKENS], admin)).code).toBe(0);
+    expect((await runAfm(env.config, ['queues', 'resume', type], { ...admin, AFM_TOKEN: admin.ADMIN_TOKENS })).code).toBe(0);
+  });
+});

@@ -14,22 +14,32 @@
     KEYS[6] event counters hash       KEYS[7] in-progress counts hash
     KEYS[8] holders zset (last seen of agents holding tasks)
     KEYS[9] task_ttl expiry zset      KEYS[10] task_timeout deadlines zset
-    KEYS[9 + 2i], KEYS[10 + 2i]       wait list and meta hash of capability queue i (i = 1..n)
+    KEYS[11] the agent's poll counter of this second
+    KEYS[10 + 2i], KEYS[11 + 2i]      wait list and meta hash of capability queue i (i = 1..n)
 
     ARGV[1] agent id    ARGV[2] now (ms)    ARGV[3] max tasks
     ARGV[4] agent name  ARGV[5] location JSON ('' when absent)  ARGV[6] capabilities JSON
     ARGV[7] agent time  ARGV[8] task hash key prefix            ARGV[9] BullMQ key prefix
     ARGV[10] how often an unchanged agent is written to Postgres anyway (ms)
-    ARGV[10 + i]        name of capability queue i
+    ARGV[11] polls allowed per agent per second (0: no limit)
+    ARGV[11 + i]        name of capability queue i
 
   Tasks posted with options (task_ttl, task_timeout, task_retries) have a task hash from the start;
   a claim counts an attempt, ends the time to live, starts the timeout, and keeps what a retry needs.
 
-  Output: flat list {job data (JSON), posting time (ms), ...} of the claimed tasks, oldest first.
+  Output: flat list {job data (JSON), posting time (ms), ...} of the claimed tasks, oldest first;
+  {"RATE_LIMITED"} when the agent polled more often than allowed this second.
 ]]
 local rcall = redis.call
 local agentId, now, maxTasks = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local taskPrefix, bullPrefix = ARGV[8], ARGV[9]
+
+local limit = tonumber(ARGV[11])
+if limit > 0 then
+  local polls = rcall("INCR", KEYS[11])
+  if polls == 1 then rcall("PEXPIRE", KEYS[11], 1000) end
+  if polls > limit then return {"RATE_LIMITED"} end
+end
 
 -- The worker copies an agent to Postgres when it changed, and otherwise every so often (last_seen);
 -- Redis keeps the exact last-seen time that liveness and cleanup go by.
@@ -48,11 +58,11 @@ end
 local claimed = {}
 if maxTasks <= 0 then return claimed end
 
-local queueCount = (#KEYS - 10) / 2
+local queueCount = (#KEYS - 11) / 2
 local heads = {}
 
-local function waitKey(i) return KEYS[9 + 2 * i] end
-local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[10 + i] .. ":" end
+local function waitKey(i) return KEYS[10 + 2 * i] end
+local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[11 + i] .. ":" end
 
 -- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
 local function peek(i)
@@ -72,7 +82,7 @@ local function peek(i)
 end
 
 for i = 1, queueCount do
-  if rcall("HEXISTS", KEYS[10 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
+  if rcall("HEXISTS", KEYS[11 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
 end
 
 while #claimed < 2 * maxTasks do
@@ -94,7 +104,7 @@ while #claimed < 2 * maxTasks do
   local state = task[1]
   if data and (not state or state == "waiting") then
     rcall("HSET", taskKey, "state", "claimed", "agent", agentId, "claimed_at", now,
-          "queue", ARGV[10 + best], "attempts", (tonumber(task[4]) or 0) + 1)
+          "queue", ARGV[11 + best], "attempts", (tonumber(task[4]) or 0) + 1)
     if task[2] then rcall("ZADD", KEYS[10], tonumber(now) + 1000 * tonumber(task[2]), jobId) end
     if task[3] and tonumber(task[3]) > 0 then
       rcall("HSET", taskKey, "data", data, "posted_at", heads[best][2])
@@ -103,8 +113,8 @@ while #claimed < 2 * maxTasks do
     rcall("SADD", KEYS[5], jobId)
     rcall("ZADD", KEYS[8], now, agentId)
     rcall("ZADD", KEYS[4], now, jobId)
-    rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[10 + best], 1)
-    rcall("HINCRBY", KEYS[7], ARGV[10 + best], 1)
+    rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[11 + best], 1)
+    rcall("HINCRBY", KEYS[7], ARGV[11 + best], 1)
     claimed[#claimed + 1] = data
     claimed[#claimed + 1] = tostring(heads[best][2])
   end

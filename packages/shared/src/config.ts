@@ -16,6 +16,17 @@ const seconds = z.coerce
   .number({ error: 'must be a number of seconds' })
   .refine((value) => Number.isFinite(value) && value > 0, 'must be a number of seconds greater than 0');
 
+const bytes = z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number of bytes').min(1_024, 'must be at least 1024 bytes');
+
+const TOKEN = /^[A-Za-z0-9._~+/=-]{16,}$/;
+const tokenList = z
+  .string()
+  .optional()
+  .refine(
+    (value) => !value || value.split(',').every((entry) => TOKEN.test(entry.trim().split('@')[0]!)),
+    'must be comma-separated tokens of at least 16 characters (letters, digits, ._~+/=-), each optionally @agent-uuid',
+  );
+
 const LOG_LEVEL_NAMES = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const logLevel = z.preprocess(
@@ -50,6 +61,19 @@ export const ConfigSchema = z.object({
   LOG_FILE: z.string().min(1).optional(),
   LOG_LEVEL: logLevel.default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
+  // Authentication (off while no token is configured): comma-separated bearer tokens per role; an
+  // agent token may be bound to one agent as `token@agent-uuid`.
+  AGENT_TOKENS: tokenList,
+  BPMS_TOKENS: tokenList,
+  ADMIN_TOKENS: tokenList,
+  /** File of `role token [agent-uuid]` lines (# comments), read at start, added to the lists above. */
+  TOKEN_FILE: z.string().min(1).optional(),
+  // Limits
+  BODY_LIMIT: bytes.default(1_048_576),
+  TASK_DATA_LIMIT: bytes.default(262_144),
+  RESULT_LIMIT: bytes.default(262_144),
+  MAX_TASKS_PER_POLL: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be 1 or more').default(100),
+  POLL_RATE_LIMIT: z.coerce.number({ error: 'must be a number of polls per second' }).min(0, 'must be 0 (off) or more').default(50),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -60,7 +84,7 @@ export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
 export const CONFIG_ALIASES: Record<string, ConfigKey> = { SQLALCHEMY_DATABASE_URI: 'DATABASE_URI' };
 
 /** Keys whose values are masked when configuration is printed. */
-export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set(['DATABASE_URI', 'REDIS_URL']);
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set(['DATABASE_URI', 'REDIS_URL', 'AGENT_TOKENS', 'BPMS_TOKENS', 'ADMIN_TOKENS']);
 
 export type ConfigSource = 'default' | 'env' | 'file' | 'flag';
 
@@ -185,8 +209,9 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
   return { config: parsed.data, sources, ...(file ? { file } : {}), warnings };
 }
 
-/** Hides passwords in connection URLs so configuration can be printed or logged. */
+/** Hides passwords in connection URLs, and tokens, so configuration can be printed or logged. */
 export function maskSecret(value: string): string {
+  if (!value.includes('://')) return value.split(',').map(() => '***').join(',');
   try {
     const parsed = new URL(value);
     if (parsed.password) parsed.password = '***';

@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   AFM_ERR_ROUTE_NOT_FOUND: 404,
   AFM_ERR_METHOD_NOT_ALLOWED: 405,
   AFM_ERR_PAYLOAD_TOO_LARGE: 413,
+  AFM_ERR_UNAUTHENTICATED: 401,
+  AFM_ERR_FORBIDDEN: 403,
+  AFM_ERR_RATE_LIMITED: 429,
   AFM_ERR_UNAVAILABLE: 503,
   AFM_ERR_INTERNAL: 500,
 } as const;
@@ -24,13 +27,16 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class AfmError extends Error {
   readonly statusCode: number;
+  /** Extra response headers (Retry-After, WWW-Authenticate). */
+  readonly headers: Record<string, string> | undefined;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.headers = options?.headers;
     this.name = 'AfmError';
     this.statusCode = ERROR_CODES[code];
   }

@@ -12,6 +12,8 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE' | 'LO
     // pino takes names; a number maps to the nearest standard level at or below it.
     level: numeric ? levelName(Number(config.LOG_LEVEL)) : (config.LOG_LEVEL as LevelWithSilent),
     base: { pid: process.pid },
+    // Tokens never reach a log line, whatever gets logged.
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.authorization'], censor: '***' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   const destination = config.LOG_FILE ?? 2;

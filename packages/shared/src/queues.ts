@@ -75,6 +75,8 @@ export function afmKeys(prefix: string) {
     /** Prefix of per-agent hashes (name, location, capabilities, first/last seen). */
     agentPrefix: `${base}a:`,
     agent: (agentId: string) => `${base}a:${agentId}`,
+    /** Polls of an agent within one second (POLL_RATE_LIMIT). */
+    pollRate: (agentId: string, second: number) => `${base}rate:${agentId}:${second}`,
     /** Sorted set agent id → last seen (ms). */
     agentsSeen: `${base}agents`,
     /** The same, only for agents holding tasks: what cleanup looks at, however many agents went away. */

@@ -27,6 +27,11 @@ describe('configuration', () => {
       AUTO_CLEANUP: true,
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
+      BODY_LIMIT: 1_048_576,
+      TASK_DATA_LIMIT: 262_144,
+      RESULT_LIMIT: 262_144,
+      MAX_TASKS_PER_POLL: 100,
+      POLL_RATE_LIMIT: 50,
     });
     expect(CONFIG_KEYS).toContain('LOG_FILE');
     expect(Object.values(sources).every((source) => source === 'default')).toBe(true);

@@ -7,6 +7,7 @@
  * With `?wait=S` (issue 7) a poll that finds nothing waits up to S seconds for a task to be posted.
  */
 import type { ClaimedJob } from '@afm/shared/dispatch/scripts';
+import { AfmError } from '@afm/shared/errors';
 import type { PollRequest, PollResponse } from '@afm/shared/protocol';
 import { capabilityQueues, type TaskJob } from '@afm/shared/queues';
 import { isoUtc } from '@afm/shared/time';
@@ -15,8 +16,23 @@ import { guard } from './storage.js';
 
 type Deps = Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics' | 'notifications'>;
 
-export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signal }: { wait?: number; signal?: AbortSignal } = {}): Promise<PollResponse> {
+export interface PollOptions {
+  /** Seconds to wait for a task when none can be claimed at once (long poll). */
+  wait?: number;
+  /** Aborts when the agent hung up. */
+  signal?: AbortSignal;
+  /** The agent an agent token is bound to: the poll must be that agent's. */
+  boundAgent?: string;
+}
+
+export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signal, boundAgent }: PollOptions = {}): Promise<PollResponse> {
+  if (boundAgent && boundAgent !== poll.agent_id) {
+    throw new AfmError('AFM_ERR_FORBIDDEN', `this token belongs to agent ${boundAgent}, not ${poll.agent_id}`);
+  }
   const queues = Object.entries(poll.agent_capabilities).flatMap(([type, { version }]) => capabilityQueues(type, version, poll.agent_location));
+  // More than the cap is not an error (agents treat a 4xx as fatal): they get at most the cap.
+  const maxTasks = Math.min(poll.max_tasks, deps.config.MAX_TASKS_PER_POLL);
+  let first = true;
   const claim = () =>
     guard('Redis', () =>
       deps.scripts.claimTasks({
@@ -25,16 +41,18 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
         location: poll.agent_location ? JSON.stringify(poll.agent_location) : '',
         capabilities: JSON.stringify(poll.agent_capabilities),
         agentTime: poll.agent_time,
-        maxTasks: poll.max_tasks,
+        maxTasks,
         queues,
         now: Date.now(),
+        // A long poll's claims after a wake-up are one poll: only the first counts against the limit.
+        rateLimit: first ? ((first = false), deps.config.POLL_RATE_LIMIT) : 0,
       }),
     );
 
   let claimed = await claim();
   const deadline = Date.now() + wait * 1000;
   const aborted = signal ?? new AbortController().signal;
-  while (claimed.length === 0 && poll.max_tasks > 0 && Date.now() < deadline && !aborted.aborted) {
+  while (claimed.length === 0 && maxTasks > 0 && Date.now() < deadline && !aborted.aborted) {
     const { ready, ended } = deps.notifications.waitForTask(queues, deadline - Date.now(), aborted);
     await guard('Redis', () => ready);
     claimed = await claim(); // a task posted while registering found nobody to wake

@@ -9,12 +9,20 @@ import { AfmError } from '@afm/shared/errors';
 import type { ResultPost } from '@afm/shared/protocol';
 import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import type { ApiDeps } from '../deps.js';
+import { assertSize } from './limits.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger' | 'metrics'>;
+type Deps = Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger' | 'metrics' | 'config'>;
 
-export async function postResult(deps: Deps, post: ResultPost): Promise<void> {
+/** `boundAgent`: the agent an agent token is bound to; only its own claims may be answered. */
+export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: { boundAgent?: string } = {}): Promise<void> {
   const taskId = post.task_id;
+  if ('task_data' in post) assertSize('body.task_data', post.task_data, deps.config.RESULT_LIMIT);
+  else assertSize('body.task_error', post.task_error, deps.config.RESULT_LIMIT);
+  if (boundAgent) {
+    const holder = await guard('Redis', () => deps.scripts.redis.hget(deps.scripts.keys.task(taskId), 'agent'));
+    if (holder && holder !== boundAgent) throw new AfmError('AFM_ERR_FORBIDDEN', `task ${taskId} is held by another agent than this token's`);
+  }
   const outcome: TaskOutcome =
     'task_data' in post ? { state: 'completed', result: post.task_data } : { state: 'failed', error: post.task_error };
   const now = Date.now();

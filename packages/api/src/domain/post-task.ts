@@ -2,10 +2,12 @@
 import { AfmError } from '@afm/shared/errors';
 import type { TaskPost } from '@afm/shared/protocol';
 import { normalizeLocation } from '@afm/shared/queues';
+import { assertSize } from './limits.js';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-export async function postTask(deps: Pick<ApiDeps, 'tasks' | 'taskQueues' | 'scripts' | 'logger'>, posted: TaskPost): Promise<void> {
+export async function postTask(deps: Pick<ApiDeps, 'tasks' | 'taskQueues' | 'scripts' | 'logger' | 'config'>, posted: TaskPost): Promise<void> {
+  assertSize('body.task_data', posted.task_data, deps.config.TASK_DATA_LIMIT);
   const task = posted.task_location ? { ...posted, task_location: normalizeLocation(posted.task_location) } : posted;
   const postedAt = Date.now();
   const inserted = await guard('Postgres', () => deps.tasks.insert(task, new Date(postedAt)));

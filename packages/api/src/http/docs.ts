@@ -6,9 +6,11 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import type { ApiDeps } from '../deps.js';
+import { requireRole } from './auth.js';
 
-export const docs = fp(
-  async (app) => {
+export const docs = fp<{ deps: ApiDeps }>(
+  async (app, { deps }) => {
     await app.register(fastifySwagger, {
       openapi: {
         openapi: '3.1.0',
@@ -23,11 +25,13 @@ export const docs = fp(
           { name: 'operations', description: 'Health, readiness and metrics' },
           { name: 'read API', description: 'What the dashboard reads: tasks, test runs, agents, queues' },
         ],
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'agent, bpms or admin token, when authentication is on' } } },
+        security: [{ bearer: [] }],
       },
       transform: jsonSchemaTransform,
       transformObject: jsonSchemaTransformObject,
     });
-    await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: requireRole(deps.tokens, 'admin') } });
   },
   { name: 'afm-docs' },
 );

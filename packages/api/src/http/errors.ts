@@ -14,6 +14,7 @@ export function errorBody(statusCode: number, code: string, message: string): Er
 }
 
 function send(reply: FastifyReply, error: AfmError) {
+  if (error.headers) reply.headers(error.headers);
   return reply.code(error.statusCode).type('application/json').send(errorBody(error.statusCode, error.code, error.message));
 }
 

@@ -3,11 +3,14 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { EmptyBody, PollRequest, PollResponse, ResultPost, WaitQuery } from '@afm/shared/protocol';
 import { hangUp } from '../http/hang-up.js';
 import type { ApiDeps } from '../deps.js';
+import { requireRole } from '../http/auth.js';
 import { BODY_ERRORS, errorResponses } from '../http/responses.js';
 import { pollTasks } from '../domain/poll.js';
 import { postResult } from '../domain/post-result.js';
 
 export const agentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireRole(deps.tokens, 'agent'));
+
   app.post('/tasks', {
     schema: {
       summary: 'Ask for tasks (agent); with ?wait=S, wait up to S seconds (≤ 30) for one to be posted',
@@ -17,7 +20,11 @@ export const agentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       response: { 200: PollResponse, ...errorResponses(...BODY_ERRORS) },
     },
     handler: async (request, reply) =>
-      pollTasks(deps, request.body, { ...(request.query.wait !== undefined ? { wait: request.query.wait } : {}), signal: hangUp(reply) }),
+      pollTasks(deps, request.body, {
+        ...(request.query.wait !== undefined ? { wait: request.query.wait } : {}),
+        ...(request.credential?.agentId ? { boundAgent: request.credential.agentId } : {}),
+        signal: hangUp(reply),
+      }),
   });
 
   app.post('/tasks/response', {
@@ -28,7 +35,7 @@ export const agentRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       response: { 200: EmptyBody, ...errorResponses(...BODY_ERRORS) },
     },
     handler: async (request, reply) => {
-      await postResult(deps, request.body);
+      await postResult(deps, request.body, request.credential?.agentId ? { boundAgent: request.credential.agentId } : {});
       return reply.code(200).send('');
     },
   });

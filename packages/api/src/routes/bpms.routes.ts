@@ -4,11 +4,14 @@ import { CancelResponse, EmptyBody, TaskIdParams, TaskPost, TaskView, WaitQuery 
 import { cancelTask } from '../domain/cancel.js';
 import { hangUp } from '../http/hang-up.js';
 import type { ApiDeps } from '../deps.js';
+import { requireRole } from '../http/auth.js';
 import { BODY_ERRORS, errorResponses } from '../http/responses.js';
 import { postTask } from '../domain/post-task.js';
 import { readTask } from '../domain/read-task.js';
 
 export const bpmsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireRole(deps.tokens, 'bpms'));
+
   app.post('/task', {
     schema: {
       summary: 'Post a task (BPMS)',

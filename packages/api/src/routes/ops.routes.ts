@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorBody } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';
+import { requireRole } from '../http/auth.js';
 import { readFleet } from '../domain/fleet.js';
 import { readiness } from '../domain/health.js';
 import { errorBody } from '../http/errors.js';
@@ -38,6 +39,7 @@ export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
   });
 
   app.get('/metrics', {
+    onRequest: requireRole(deps.tokens, 'admin'),
     schema: {
       summary: 'Prometheus metrics: fleet-wide task and agent figures, and this replica\'s own',
       tags: ['operations'],

@@ -15,12 +15,15 @@ import {
   TestRun,
 } from '@afm/shared/read-api';
 import type { ApiDeps } from '../deps.js';
+import { requireRole } from '../http/auth.js';
 import { createTask, readAgent, readAgents, readQueues, readSummary, readTaskDetail, readTasks, readTestRun } from '../domain/read.js';
 import { BODY_ERRORS, errorResponses } from '../http/responses.js';
 
 const tags = ['read API'];
 
 export const readRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireRole(deps.tokens, 'admin'));
+
   app.get('/summary', {
     schema: { summary: 'Fleet at a glance: agents, waiting and running tasks, event counts', tags, response: { 200: Summary, ...errorResponses(500, 503) } },
     handler: async () => readSummary(deps),

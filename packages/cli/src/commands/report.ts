@@ -3,12 +3,24 @@
  * Postgres connection for the command's run (a clear message when either cannot be reached).
  */
 import { Option, UsageError } from 'clipanion';
+import { Tokens } from '@afm/shared/auth';
 import { openOps, type OpenedOps } from '@afm/shared/ops/deps';
 import { Uuid } from '@afm/shared/protocol';
 import { AfmCommand } from './base.js';
 
 export abstract class ReportCommand extends AfmCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON for scripts instead of a table' });
+  token = Option.String('--token', { description: 'Admin token, when ADMIN_TOKENS are configured (default: $AFM_TOKEN)' });
+
+  /** Commands that change the fleet need an admin token once authentication is on (issue 8). */
+  protected requireAdmin(): void {
+    const { config } = this.loadConfig();
+    const tokens = Tokens.fromConfig(config);
+    if (!tokens.enabled) return;
+    const token = this.token ?? this.context.env.AFM_TOKEN;
+    if (!token) throw new UsageError('this command needs an admin token: --token or $AFM_TOKEN');
+    if (tokens.identify(token)?.role !== 'admin') throw new UsageError('--token is not an admin token');
+  }
 
   protected async withOps<T>(run: (ops: OpenedOps) => Promise<T>): Promise<T> {
     const ops = await openOps(this.loadConfig().config);

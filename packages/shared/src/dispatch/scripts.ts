@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { AfmError } from '../errors.js';
 import { afmKeys, bullKeys, type AfmKeys, type TaskOutcome } from '../queues.js';
 
 const SCRIPT_FILES = {
@@ -61,6 +62,8 @@ export interface AgentPoll {
   /** Capability queues, in the agent's order. */
   queues: string[];
   now: number;
+  /** Polls allowed per agent per second; 0 or absent: no limit. */
+  rateLimit?: number;
 }
 
 export interface ClaimedJob {
@@ -115,7 +118,7 @@ export class DispatchScripts {
     const k = this.keys;
     const keys = [
       k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId),
-      k.stats, k.inProgress, k.holders, k.expiry, k.deadlines,
+      k.stats, k.inProgress, k.holders, k.expiry, k.deadlines, k.pollRate(poll.agentId, Math.floor(poll.now / 1000)),
     ];
     for (const queue of poll.queues) {
       const bull = bullKeys(this.prefix, queue);
@@ -132,9 +135,15 @@ export class DispatchScripts {
       k.taskPrefix,
       this.prefix,
       AGENT_RESYNC_MS,
+      poll.rateLimit ?? 0,
       ...poll.queues,
     ];
     const reply = (await this.call('claimTasks')(keys.length, ...keys, ...args)) as string[];
+    if (reply[0] === 'RATE_LIMITED') {
+      throw new AfmError('AFM_ERR_RATE_LIMITED', `agent ${poll.agentId} polls more than ${poll.rateLimit} times a second`, {
+        headers: { 'retry-after': '1' },
+      });
+    }
     const claimed: ClaimedJob[] = [];
     for (let i = 0; i < reply.length; i += 2) claimed.push({ data: reply[i]!, postedAt: Number(reply[i + 1]) });
     return claimed;

@@ -44,6 +44,7 @@ export class AgentsDropCommand extends ReportCommand {
   id = Option.String({ name: 'ID' });
 
   async run() {
+    this.requireAdmin();
     const dropped = await this.withOps((ops) => dropAgent(ops, requireUuid(this.id, 'ID')));
     this.print({ dropped: this.id, ...dropped }, () => `dropped agent ${this.id}; ${dropped.failedTasks} task(s) it held failed\n`);
   }

@@ -17,6 +17,7 @@ export class QueuesDrainCommand extends ReportCommand {
   version = Option.String('--version', { description: 'Only this task version (default: every version)', validator: t.isNumber() });
 
   async run() {
+    this.requireAdmin();
     const drained = await this.withOps((ops) => drainQueues(ops, this.type, this.reason, this.version));
     this.print({ drained }, () =>
       Object.entries(drained)

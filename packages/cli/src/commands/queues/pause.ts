@@ -18,6 +18,7 @@ export class QueuesPauseCommand extends ReportCommand {
   version = version();
 
   async run() {
+    this.requireAdmin();
     const paused = await this.withOps((ops) => pauseQueues(ops, this.type, this.version));
     this.print({ paused }, () => `paused ${paused.join(', ')}\n`);
   }
@@ -35,6 +36,7 @@ export class QueuesResumeCommand extends ReportCommand {
   version = version();
 
   async run() {
+    this.requireAdmin();
     const resumed = await this.withOps((ops) => resumeQueues(ops, this.type, this.version));
     this.print({ resumed }, () => `resumed ${resumed.join(', ')}\n`);
   }
