@@ -34,7 +34,15 @@ export function createDb(uri: string, options: DbOptions = {}): Kysely<Database>
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  pool.on('error', (error) => options.onError?.(error));
+  pool.on('error', (error) => {
+    // pg-pool hangs the client (with its connection parameters, password included) on the error: keep it out of logs.
+    delete (error as Error & { client?: unknown }).client;
+    options.onError?.(error);
+  });
+  // The pool listens for errors only on idle clients. A checked-out client whose server goes away
+  // emits 'error' too, besides failing its query; unheard, that event would crash the process. The
+  // query's caller gets the error, and the pool drops the dead client when it comes back.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const { onQuery } = options;
   return new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
