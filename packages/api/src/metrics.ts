@@ -15,6 +15,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 export interface FleetSnapshot {
   queues: QueueSummary[];
   agentsActive: number;
+  workers: number;
   agentsPerCapability: { task_type: string; task_version: number; agents: number }[];
 }
 
@@ -50,6 +51,7 @@ export class ApiMetrics {
   private readonly oldest = this.gauge('afm_oldest_waiting_task_age_seconds', 'Age of the oldest waiting task (0 when none waits)', this.queueLabels);
   private readonly paused = this.gauge('afm_queue_paused', '1 when the queue is paused', this.queueLabels);
   private readonly agentsActive = this.gauge('afm_agents_active', 'Agents seen within AGENT_ACTIVE_THRESHOLD', []);
+  private readonly workers = this.gauge('afm_workers', 'Worker processes that sent a heartbeat within 10 s', []);
   private readonly agentsPerCapability = this.gauge('afm_agents_active_per_capability', 'Active agents able to run a task type and version', this.queueLabels);
   private readonly events = Object.fromEntries(
     QUEUE_EVENTS.map((event) => [
@@ -106,6 +108,7 @@ export class ApiMetrics {
       }
     }
     this.agentsActive.set(snapshot.agentsActive);
+    this.workers.set(snapshot.workers);
     for (const row of snapshot.agentsPerCapability) {
       this.agentsPerCapability.set({ task_type: row.task_type, task_version: String(row.task_version) }, row.agents);
     }

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
+import { WORKER_STALE_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
 import { buildApp } from '../src/app.js';
 import { openApiDeps, type OpenedApiDeps } from '../src/deps.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
@@ -37,7 +38,7 @@ describe('health', () => {
   });
 
   it('/readyz is 200 when both stores answer, 503 naming the one that does not', async () => {
-    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', redis: 'ok', postgres: 'ok' });
+    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', redis: 'ok', postgres: 'ok', workers: 0 });
     const down = createDb('postgres://postgres@127.0.0.1:1/none');
     const app = await buildApp({ ...h.deps, db: down });
     try {
@@ -55,6 +56,23 @@ describe('health', () => {
     } finally {
       await app.close();
       await down.destroy();
+    }
+  });
+
+  it('/readyz and afm_workers count the workers that beat lately, without making readiness depend on them', async () => {
+    const keys = h.deps.scripts.keys;
+    const now = Date.now();
+    await workerBeat(h.deps.redis, keys, 'worker-live', now);
+    await workerBeat(h.deps.redis, keys, 'worker-killed', now - WORKER_STALE_MS - 1_000);
+    try {
+      const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toMatchObject({ workers: 1 });
+      expect(sample((await h.app.inject({ method: 'GET', url: '/metrics' })).body, 'afm_workers')).toBe(1);
+      await workerRetired(h.deps.redis, keys, 'worker-live');
+      expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', workers: 0 });
+    } finally {
+      await h.deps.redis.del(keys.workers);
     }
   });
 });

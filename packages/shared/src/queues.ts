@@ -79,6 +79,8 @@ export function afmKeys(prefix: string) {
     pollRate: (agentId: string, second: number) => `${base}rate:${agentId}:${second}`,
     /** Sorted set agent id → last seen (ms). */
     agentsSeen: `${base}agents`,
+    /** Sorted set worker process id → last heartbeat (ms). */
+    workers: `${base}workers`,
     /** The same, only for agents holding tasks: what cleanup looks at, however many agents went away. */
     holders: `${base}holders`,
     /** Agents whose hot state Postgres has not seen yet. */

@@ -3,7 +3,10 @@
  * jobs (sync of Redis hot state, later cleanup) on BullMQ job schedulers — one schedule however many
  * workers run. Each job name maps to one handler; boot fails if one is missing.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
+import { WORKER_BEAT_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
 import { MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
 import type { WorkerDeps } from './deps.js';
 import { recordResult } from './services/results.service.js';
@@ -86,12 +89,19 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   } else {
     await maintenanceQueue.removeJobScheduler('cleanup');
   }
-  log.info({ prefix, cleanup: deps.config.AUTO_CLEANUP ? `every ${deps.config.CLEANUP_INTERVAL} s` : 'off' }, 'worker started');
+  const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const beat = () => workerBeat(deps.redis, deps.scripts.keys, workerId).catch((error: unknown) => log.debug({ err: error }, 'worker heartbeat failed'));
+  await beat();
+  const beating = setInterval(beat, WORKER_BEAT_MS).unref();
+
+  log.info({ prefix, worker: workerId, cleanup: deps.config.AUTO_CLEANUP ? `every ${deps.config.CLEANUP_INTERVAL} s` : 'off' }, 'worker started');
 
   return {
     async close() {
+      clearInterval(beating);
       await Promise.all([results.close(), maintenance.close()]);
       await maintenanceQueue.close();
+      await workerRetired(deps.redis, deps.scripts.keys, workerId).catch(() => undefined);
       log.info('worker stopped');
     },
   };

@@ -1,14 +1,16 @@
 /** The fleet as metrics see it, read from Redis and Postgres (never from this process's memory). */
 import { listQueues } from '@afm/shared/ops/queues';
+import { liveWorkers } from '@afm/shared/ops/workers';
 import type { ApiDeps } from '../deps.js';
 import type { FleetSnapshot } from '../metrics.js';
 import { guard } from './storage.js';
 
 export async function readFleet(deps: Pick<ApiDeps, 'db' | 'redis' | 'scripts' | 'taskQueues' | 'config'>, now = Date.now()): Promise<FleetSnapshot> {
   const since = now - deps.config.AGENT_ACTIVE_THRESHOLD * 1000;
-  const [queues, agentsActive, agentsPerCapability] = await Promise.all([
+  const [queues, agentsActive, workers, agentsPerCapability] = await Promise.all([
     guard('Redis', () => listQueues(deps, now)),
     guard('Redis', () => deps.redis.zcount(deps.scripts.keys.agentsSeen, since, '+inf')),
+    guard('Redis', () => liveWorkers(deps.redis, deps.scripts.keys, now)),
     guard('Postgres', () =>
       deps.db
         .selectFrom('agent_capabilities as c')
@@ -19,5 +21,5 @@ export async function readFleet(deps: Pick<ApiDeps, 'db' | 'redis' | 'scripts' |
         .execute(),
     ),
   ]);
-  return { queues, agentsActive, agentsPerCapability: agentsPerCapability.map((row) => ({ ...row, agents: Number(row.agents) })) };
+  return { queues, agentsActive, workers, agentsPerCapability: agentsPerCapability.map((row) => ({ ...row, agents: Number(row.agents) })) };
 }

@@ -9,8 +9,9 @@ import { readiness } from '../domain/health.js';
 import { errorBody } from '../http/errors.js';
 import { errorResponses } from '../http/responses.js';
 
-const Readiness = z.object({ status: z.literal('ready'), redis: z.literal('ok'), postgres: z.literal('ok') }).meta({ id: 'Readiness' });
-const NotReady = ErrorBody.extend({ redis: z.string(), postgres: z.string() }).meta({ id: 'NotReady' });
+const Workers = z.number().int().nullable().describe('Worker processes that sent a heartbeat within 10 s (null: unknown). Readiness does not depend on it: results wait in Redis for a worker');
+const Readiness = z.object({ status: z.literal('ready'), redis: z.literal('ok'), postgres: z.literal('ok'), workers: Workers }).meta({ id: 'Readiness' });
+const NotReady = ErrorBody.extend({ redis: z.string(), postgres: z.string(), workers: Workers }).meta({ id: 'NotReady' });
 
 export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/healthz', {
@@ -30,11 +31,11 @@ export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     },
     handler: async (_request, reply) => {
       const state = await readiness(deps);
-      if (state.ready) return reply.code(200).send({ status: 'ready', redis: 'ok', postgres: 'ok' });
+      if (state.ready) return reply.code(200).send({ status: 'ready', redis: 'ok', postgres: 'ok', workers: state.workers });
       const down = [state.redis === 'ok' ? null : 'Redis', state.postgres === 'ok' ? null : 'Postgres'].filter(Boolean).join(' and ');
       return reply
         .code(503)
-        .send({ ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`), redis: state.redis, postgres: state.postgres });
+        .send({ ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`), redis: state.redis, postgres: state.postgres, workers: state.workers });
     },
   });
 
