@@ -1,3 +1,5 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
 import base from '../../vitest.base.ts';
 
-export default base;
+// The fault tests run on their own (`npm run test:faults`): they stop and kill shared processes.
+export default mergeConfig(base, defineConfig({ test: { exclude: ['test/faults/**', 'node_modules/**'] } }));

@@ -1,0 +1,36 @@
+// Issue 8 fault: kill -9 an API replica under load. The other replica serves on without a restart;
+// afterwards every accepted task and result is in Postgres exactly once and no task went out twice
+// (SPEC §4 invariants 1–3, 5).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readyz, startFleet, type Fleet } from './support/fleet.js';
+import { startLoad } from './support/load.js';
+import { noneWaiting, report, verifyLedger } from './support/verify.js';
+
+let fleet: Fleet;
+beforeAll(async () => {
+  fleet = await startFleet('fault-replica');
+});
+afterAll(() => fleet?.close());
+
+describe('kill -9 of an API replica under load', () => {
+  it('loses nothing accepted, hands nothing out twice, and the other replica serves on', async () => {
+    const load = startLoad({ type: `fault-${randomUUID().slice(0, 6)}`, replicas: fleet.urls });
+    await load.progress(300);
+    const [victim, survivor] = fleet.replicas as [NonNullable<Fleet['replicas'][0]>, NonNullable<Fleet['replicas'][0]>];
+    expect(await victim.kill('SIGKILL')).toBe('SIGKILL');
+
+    // Clients still try the dead replica (as before a balancer notices) and carry on through the other.
+    await load.progress(300);
+    expect(survivor.child.exitCode).toBeNull();
+    expect((await readyz(survivor.url)).status).toBe(200);
+    const refused = Object.entries(load.ledger.counts).filter(([what]) => / E[A-Z]+$/.test(what));
+    expect(refused.length, 'requests that met the dead replica').toBeGreaterThan(0);
+
+    await fleet.restartReplica(0);
+    await load.progress(300);
+    const figures = await verifyLedger(fleet.db, fleet.env.config, await load.stop(noneWaiting(fleet.db)));
+    report('replica kill -9:', figures);
+    expect(figures.results).toBeGreaterThanOrEqual(900);
+  });
+});
