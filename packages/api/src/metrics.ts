@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { QUEUE_EVENTS, type QueueSummary } from '@afm/shared/ops/queues';
+import { WORKER_STALE_MS } from '@afm/shared/ops/workers';
 
 /** Seconds: from milliseconds to an hour, for waits and runs alike. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -51,7 +52,7 @@ export class ApiMetrics {
   private readonly oldest = this.gauge('afm_oldest_waiting_task_age_seconds', 'Age of the oldest waiting task (0 when none waits)', this.queueLabels);
   private readonly paused = this.gauge('afm_queue_paused', '1 when the queue is paused', this.queueLabels);
   private readonly agentsActive = this.gauge('afm_agents_active', 'Agents seen within AGENT_ACTIVE_THRESHOLD', []);
-  private readonly workers = this.gauge('afm_workers', 'Worker processes that sent a heartbeat within 10 s', []);
+  private readonly workers = this.gauge('afm_workers', `Worker processes that sent a heartbeat within ${WORKER_STALE_MS / 1000} s`, []);
   private readonly agentsPerCapability = this.gauge('afm_agents_active_per_capability', 'Active agents able to run a task type and version', this.queueLabels);
   private readonly events = Object.fromEntries(
     QUEUE_EVENTS.map((event) => [

@@ -81,7 +81,9 @@ describe('authentication', () => {
     expect(wrong.statusCode).toBe(403);
     expect(wrong.json().code).toBe('AFM_ERR_FORBIDDEN');
     const own = { agent: AGENT, bpms: BPMS, admin: ADMIN }[role]!;
-    expect([401, 403]).not.toContain((await request(method, url, own, body)).statusCode);
+    const through = (await request(method, url, own, body)).statusCode;
+    expect([401, 403]).not.toContain(through);
+    expect(through).toBeLessThan(500);
   });
 
   it('leaves health open: /status, /healthz, /readyz, the dashboard page', async () => {
@@ -97,6 +99,10 @@ describe('authentication', () => {
     expect(other.json().tasks).toHaveLength(1);
     const stolen = await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: task.task_id, task_data: {} });
     expect(stolen.statusCode).toBe(403);
+    // The bound agent's id is reserved for its token: another agent token may not poll as it.
+    const impostor = await request('POST', '/tasks', AGENT, pollBody([type], BOUND_AGENT_ID));
+    expect(impostor.statusCode).toBe(403);
+    expect(impostor.json().message).toMatch(/has its own token/);
     const own = newTask(type);
     await request('POST', '/task', BPMS, own);
     expect((await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID))).json().tasks).toHaveLength(1);
@@ -121,6 +127,14 @@ describe('authentication', () => {
     writeFileSync(file, 'root everything\n');
     expect(() => Tokens.fromConfig(loadConfig({ env: { TOKEN_FILE: file } }).config)).toThrow(ConfigError);
     expect(() => loadConfig({ env: { ADMIN_TOKENS: 'short' } })).toThrow(/ADMIN_TOKENS/);
+    const twice = 'c'.repeat(20);
+    expect(() => Tokens.fromConfig(loadConfig({ env: { ADMIN_TOKENS: twice, BPMS_TOKENS: twice } }).config)).toThrow(/listed more than once/);
+  });
+
+  it('documents the open routes as open in the OpenAPI description', async () => {
+    const paths = (await request('GET', '/docs/json', ADMIN)).json().paths;
+    for (const path of ['/status', '/healthz', '/readyz']) expect(paths[path].get.security, path).toEqual([]);
+    expect(paths['/task'].post.security).toBeUndefined();
   });
 });
 

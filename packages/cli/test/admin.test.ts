@@ -177,5 +177,8 @@ describe('admin token (issue 8)', () => {
 
     expect((await runAfm(env.config, ['queues', 'pause', type, '--token', admin.ADMIN_TOKENS], admin)).code).toBe(0);
     expect((await runAfm(env.config, ['queues', 'resume', type], { ...admin, AFM_TOKEN: admin.ADMIN_TOKENS })).code).toBe(0);
+    // Without admin tokens (agents' only, say) the CLI's boundary is the storage credentials alone.
+    expect((await runAfm(env.config, ['queues', 'pause', type], { AGENT_TOKENS: 'agent-token-0123456789abc' })).code).toBe(0);
+    expect((await runAfm(env.config, ['queues', 'resume', type], { AGENT_TOKENS: 'agent-token-0123456789abc' })).code).toBe(0);
   });
 });

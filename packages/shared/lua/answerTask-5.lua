@@ -8,9 +8,10 @@
     KEYS[5] holders zset
     ARGV[1] task id      ARGV[2] outcome JSON    ARGV[3] now (ms)    ARGV[4] held-set key prefix
     ARGV[5] the outcome's event: "completed" or "failed"
+    ARGV[6] the agent that must hold the claim (a bound agent token), or "" for any
 
   Output: {"ok", agent id, claimed at, attempts} when accepted; otherwise {state}, with state "missing" when
-  Redis does not know the task.
+  Redis does not know the task and "other-agent" when another agent than ARGV[6] holds it.
 ]]
 local rcall = redis.call
 local state = rcall("HGET", KEYS[1], "state")
@@ -18,6 +19,7 @@ if not state then return {"missing"} end
 if state ~= "claimed" then return {state} end
 
 local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue", "attempts")
+if ARGV[6] ~= "" and claim[1] ~= ARGV[6] then return {"other-agent"} end
 rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[2], "finished_at", ARGV[3])
 rcall("ZADD", KEYS[2], ARGV[3], ARGV[1])
 rcall("SREM", ARGV[4] .. claim[1], ARGV[1])

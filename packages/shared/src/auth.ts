@@ -34,7 +34,10 @@ export class Tokens {
       if (agentId !== undefined && (role !== 'agent' || !UUID.test(agentId))) {
         throw new ConfigError(`${where}: only an agent token may be bound, to an agent UUID`);
       }
-      entries.push({ role, digest: digest(token), ...(agentId ? { agentId: agentId.toLowerCase() } : {}) });
+      const hash = digest(token);
+      // One token, one meaning: the same token listed for two roles or agents would act as whichever came first.
+      if (entries.some((entry) => entry.digest.equals(hash))) throw new ConfigError(`${where}: a token is listed more than once`);
+      entries.push({ role, digest: hash, ...(agentId ? { agentId: agentId.toLowerCase() } : {}) });
     };
     for (const [role, list] of [['agent', config.AGENT_TOKENS], ['bpms', config.BPMS_TOKENS], ['admin', config.ADMIN_TOKENS]] as const) {
       for (const entry of (list ?? '').split(',').map((item) => item.trim()).filter(Boolean)) {
@@ -65,6 +68,17 @@ export class Tokens {
   /** Authentication is on as soon as one token is configured. */
   get enabled(): boolean {
     return this.entries.length > 0;
+  }
+
+  /** Whether any token of this role is configured. */
+  has(role: Role): boolean {
+    return this.entries.some((entry) => entry.role === role);
+  }
+
+  /** Whether a token is bound to this agent: then only that token may act as it. */
+  isBound(agentId: string): boolean {
+    const id = agentId.toLowerCase();
+    return this.entries.some((entry) => entry.agentId === id);
   }
 
   /** The credential of a presented token, or undefined; every configured token is compared. */

@@ -73,7 +73,7 @@ export const ConfigSchema = z.object({
   TASK_DATA_LIMIT: bytes.default(262_144),
   RESULT_LIMIT: bytes.default(262_144),
   MAX_TASKS_PER_POLL: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be 1 or more').default(100),
-  POLL_RATE_LIMIT: z.coerce.number({ error: 'must be a number of polls per second' }).min(0, 'must be 0 (off) or more').default(50),
+  POLL_RATE_LIMIT: z.coerce.number({ error: 'must be a whole number of polls per second' }).int('must be a whole number of polls per second').min(0, 'must be 0 (off) or more').default(50),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -202,7 +202,9 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
-      return `${key}=${JSON.stringify(raw[key as ConfigKey])} (from ${sources[key as ConfigKey] ?? 'default'}): ${issue.message}`;
+      const value = raw[key as ConfigKey];
+      const shown = value !== undefined && SECRET_KEYS.has(key as ConfigKey) ? maskSecret(String(value)) : value;
+      return `${key}=${JSON.stringify(shown)} (from ${sources[key as ConfigKey] ?? 'default'}): ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }

@@ -108,4 +108,17 @@ describe('configuration', () => {
     expect(maskSecret('postgres://afm:s3cret@db:5432/afm')).toBe('postgres://afm:***@db:5432/afm');
     expect(maskSecret('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
   });
+
+  it('never shows tokens in its errors, and refuses fractional poll rates', () => {
+    const error = (() => {
+      try {
+        loadConfig({ env: { ADMIN_TOKENS: 'a-good-token-0123456789,short' } });
+      } catch (caught) {
+        return caught as Error;
+      }
+    })();
+    expect(error?.message).toMatch(/^invalid configuration: ADMIN_TOKENS="\*\*\*,\*\*\*"/);
+    expect(error?.message).not.toContain('a-good-token');
+    expect(() => loadConfig({ env: { POLL_RATE_LIMIT: '0.5' } })).toThrow(/POLL_RATE_LIMIT.*whole number/);
+  });
 });

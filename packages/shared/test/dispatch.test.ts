@@ -157,4 +157,13 @@ describe('answerTask', () => {
     expect(await scripts.restoreClaim(id, randomUUID(), 2_000, 'task.x.v1')).toBe(false);
     expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: true, agentId: agent, claimedAt: 1_000, attempts: 1 });
   });
+
+  it('given a holder (a bound agent token), accepts only that agent\'s claim, in the same step', async () => {
+    const id = randomUUID();
+    const agent = randomUUID();
+    await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1');
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), randomUUID())).toEqual({ accepted: false, state: 'other-agent' });
+    expect(await redis.hget(scripts.keys.task(id), 'state')).toBe('claimed');
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), agent)).toMatchObject({ accepted: true, agentId: agent });
+  });
 });

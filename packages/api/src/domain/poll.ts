@@ -14,7 +14,7 @@ import { isoUtc } from '@afm/shared/time';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics' | 'notifications'>;
+type Deps = Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics' | 'notifications' | 'tokens'>;
 
 export interface PollOptions {
   /** Seconds to wait for a task when none can be claimed at once (long poll). */
@@ -28,6 +28,10 @@ export interface PollOptions {
 export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signal, boundAgent }: PollOptions = {}): Promise<PollResponse> {
   if (boundAgent && boundAgent !== poll.agent_id) {
     throw new AfmError('AFM_ERR_FORBIDDEN', `this token belongs to agent ${boundAgent}, not ${poll.agent_id}`);
+  }
+  // A bound agent's id is reserved for its token: no other token may take its tasks or spend its poll rate.
+  if (!boundAgent && deps.tokens.isBound(poll.agent_id)) {
+    throw new AfmError('AFM_ERR_FORBIDDEN', `agent ${poll.agent_id} has its own token; only that token may poll as it`);
   }
   const queues = Object.entries(poll.agent_capabilities).flatMap(([type, { version }]) => capabilityQueues(type, version, poll.agent_location));
   // More than the cap is not an error (agents treat a 4xx as fatal): they get at most the cap.

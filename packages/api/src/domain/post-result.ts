@@ -19,10 +19,6 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
   const taskId = post.task_id;
   if ('task_data' in post) assertSize('body.task_data', post.task_data, deps.config.RESULT_LIMIT);
   else assertSize('body.task_error', post.task_error, deps.config.RESULT_LIMIT);
-  if (boundAgent) {
-    const holder = await guard('Redis', () => deps.scripts.redis.hget(deps.scripts.keys.task(taskId), 'agent'));
-    if (holder && holder !== boundAgent) throw new AfmError('AFM_ERR_FORBIDDEN', `task ${taskId} is held by another agent than this token's`);
-  }
   const outcome: TaskOutcome =
     'task_data' in post ? { state: 'completed', result: post.task_data } : { state: 'failed', error: post.task_error };
   const now = Date.now();
@@ -37,6 +33,7 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
         taskId,
         outcome,
         now,
+        boundAgent,
       ),
     );
 
@@ -67,6 +64,7 @@ async function restoreClaimFromPostgres(deps: Deps, taskId: string): Promise<boo
 }
 
 function refusal(taskId: string, state: (AnswerReply & { accepted: false })['state']): AfmError {
+  if (state === 'other-agent') return new AfmError('AFM_ERR_FORBIDDEN', `task ${taskId} is held by another agent than this token's`);
   if (state === 'waiting' || state === 'missing') {
     return new AfmError('AFM_ERR_TASK_NOT_CLAIMED', `task ${taskId} has not been claimed by any agent`);
   }

@@ -1,6 +1,7 @@
 /** Operations: liveness, readiness, Prometheus metrics. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { WORKER_STALE_MS } from '@afm/shared/ops/workers';
 import { ErrorBody } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';
 import { requireRole } from '../http/auth.js';
@@ -9,7 +10,11 @@ import { readiness } from '../domain/health.js';
 import { errorBody } from '../http/errors.js';
 import { errorResponses } from '../http/responses.js';
 
-const Workers = z.number().int().nullable().describe('Worker processes that sent a heartbeat within 10 s (null: unknown). Readiness does not depend on it: results wait in Redis for a worker');
+const Workers = z
+  .number()
+  .int()
+  .nullable()
+  .describe(`Worker processes that sent a heartbeat within ${WORKER_STALE_MS / 1000} s (null: unknown). Readiness does not depend on it: results wait in Redis for a worker`);
 const Readiness = z.object({ status: z.literal('ready'), redis: z.literal('ok'), postgres: z.literal('ok'), workers: Workers }).meta({ id: 'Readiness' });
 const NotReady = ErrorBody.extend({ redis: z.string(), postgres: z.string(), workers: Workers }).meta({ id: 'NotReady' });
 
@@ -18,6 +23,7 @@ export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     schema: {
       summary: 'Liveness: the process is up (does not check storage)',
       tags: ['operations'],
+      security: [],
       response: { 200: z.object({ status: z.literal('alive') }), ...errorResponses(500) },
     },
     handler: async () => ({ status: 'alive' as const }),
@@ -27,6 +33,7 @@ export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     schema: {
       summary: 'Readiness: Redis and Postgres both answer; 503 says which does not',
       tags: ['operations'],
+      security: [],
       response: { 200: Readiness, 503: NotReady },
     },
     handler: async (_request, reply) => {

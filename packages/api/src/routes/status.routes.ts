@@ -10,6 +10,7 @@ export const statusRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     schema: {
       summary: 'Active agents and waiting tasks; 503 when Redis or Postgres is unreachable',
       tags: ['protocol v1'],
+      security: [],
       response: { 200: StatusResponse, ...errorResponses(500, 503) },
     },
     handler: async () => getStatus(deps),

@@ -12,11 +12,11 @@ export abstract class ReportCommand extends AfmCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON for scripts instead of a table' });
   token = Option.String('--token', { description: 'Admin token, when ADMIN_TOKENS are configured (default: $AFM_TOKEN)' });
 
-  /** Commands that change the fleet need an admin token once authentication is on (issue 8). */
+  /** Commands that change the fleet need an admin token once ADMIN_TOKENS are configured (issue 8). */
   protected requireAdmin(): void {
     const { config } = this.loadConfig();
     const tokens = Tokens.fromConfig(config);
-    if (!tokens.enabled) return;
+    if (!tokens.has('admin')) return;
     const token = this.token ?? this.context.env.AFM_TOKEN;
     if (!token) throw new UsageError('this command needs an admin token: --token or $AFM_TOKEN');
     if (tokens.identify(token)?.role !== 'admin') throw new UsageError('--token is not an admin token');

@@ -65,8 +65,9 @@ export interface SettleDeps {
  * for the worker. Once the compare-and-set succeeded the outcome is accepted: it is kept in Redis until
  * Postgres has it, so a failure to queue the job is reported, not thrown (sync re-queues it).
  */
-export async function settleTask(deps: SettleDeps, taskId: string, outcome: TaskOutcome, now: number): Promise<AnswerReply> {
-  const reply = await deps.scripts.answerTask(taskId, outcome, now);
+/** `holder`: when given, only this agent's claim may be answered (a bound agent token). */
+export async function settleTask(deps: SettleDeps, taskId: string, outcome: TaskOutcome, now: number, holder?: string): Promise<AnswerReply> {
+  const reply = await deps.scripts.answerTask(taskId, outcome, now, holder);
   if (reply.accepted) {
     try {
       await submitResult(deps.results, {

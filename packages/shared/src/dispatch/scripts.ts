@@ -93,7 +93,7 @@ function lostClaims(reply: string[]): LostClaim[] {
 
 export type AnswerReply =
   | { accepted: true; agentId: string; claimedAt: number; attempts: number }
-  | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | (string & {}) };
+  | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | 'other-agent' | (string & {}) };
 
 /** Typed access to AFM's scripts on one ioredis client, for one key prefix. */
 export class DispatchScripts {
@@ -149,8 +149,11 @@ export class DispatchScripts {
     return claimed;
   }
 
-  /** Compare-and-set "claimed" → "answered": true only for the first outcome of a claimed task. */
-  async answerTask(taskId: string, outcome: TaskOutcome, now: number): Promise<AnswerReply> {
+  /**
+   * Compare-and-set "claimed" → "answered": true only for the first outcome of a claimed task, and,
+   * given `holder`, only when that agent holds the claim.
+   */
+  async answerTask(taskId: string, outcome: TaskOutcome, now: number, holder = ''): Promise<AnswerReply> {
     const reply = (await this.call('answerTask')(
       this.keys.task(taskId),
       this.keys.unsaved,
@@ -162,6 +165,7 @@ export class DispatchScripts {
       now,
       this.keys.heldPrefix,
       outcome.state,
+      holder,
     )) as string[];
     if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]), attempts: Number(reply[3]) };
     return { accepted: false, state: reply[0]! };

@@ -17,6 +17,9 @@ const SETTINGS = {
   POLL_RATE_LIMIT: '0',
 };
 
+/** Not exited, not killed by a signal. */
+export const alive = (process: AfmProcess) => process.child.exitCode === null && process.child.signalCode === null;
+
 export interface Replica extends AfmProcess {
   url: string;
   port: number;
@@ -51,6 +54,7 @@ export async function waitReadyz(fleet: Fleet, what: string, check: (state: Read
 
 export async function startFleet(label: string): Promise<Fleet> {
   const env = await createTestEnv(label, SETTINGS);
+  // Child processes get the storage keys from the config and these settings explicitly.
   const overrides = SETTINGS;
   const ports = await Promise.all([freePort(), freePort()]);
   const replicas: Replica[] = await Promise.all(ports.map(async (port) => ({ ...(await spawnReplica(env.config, port, overrides)), port })));
