@@ -22,7 +22,9 @@ export async function startSystem({ port = 18_000 + 10 * Math.floor(Math.random(
   await admin.end();
   const dbUrl = new URL(ADMIN);
   dbUrl.pathname = `/${database}`;
-  const config = { DATABASE_URI: dbUrl.toString(), REDIS_URL: REDIS, QUEUE_PREFIX: `bench-${id}`, LOG_LEVEL: 'warn', ...env };
+  // The simulated agents poll again the moment they have answered — ~40 times a second each at full
+  // load, where real agents poll every AGENT_RETURN_TIME — so the per-agent poll limit is off.
+  const config = { DATABASE_URI: dbUrl.toString(), REDIS_URL: REDIS, QUEUE_PREFIX: `bench-${id}`, LOG_LEVEL: 'warn', POLL_RATE_LIMIT: '0', ...env };
 
   const child = spawn(process.execPath, [TOPOLOGY, '--port', String(port)], {
     env: { ...process.env, ...config },
