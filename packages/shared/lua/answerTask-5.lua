@@ -14,18 +14,17 @@
   Redis does not know the task and "other-agent" when another agent than ARGV[6] holds it.
 ]]
 local rcall = redis.call
+
+--- @include "settleTask"
+
 local state = rcall("HGET", KEYS[1], "state")
 if not state then return {"missing"} end
 if state ~= "claimed" then return {state} end
 
 local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue", "attempts")
 if ARGV[6] ~= "" and claim[1] ~= ARGV[6] then return {"other-agent"} end
-rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[2], "finished_at", ARGV[3])
-rcall("ZADD", KEYS[2], ARGV[3], ARGV[1])
+settleTask(KEYS[1], ARGV[1], ARGV[2], ARGV[3], KEYS[2], KEYS[3], ARGV[5], claim[3])
 rcall("SREM", ARGV[4] .. claim[1], ARGV[1])
 if rcall("EXISTS", ARGV[4] .. claim[1]) == 0 then rcall("ZREM", KEYS[5], claim[1]) end
-if claim[3] then
-  rcall("HINCRBY", KEYS[3], ARGV[5] .. ":" .. claim[3], 1)
-  rcall("HINCRBY", KEYS[4], claim[3], -1)
-end
+if claim[3] then rcall("HINCRBY", KEYS[4], claim[3], -1) end
 return {"ok", claim[1], claim[2], claim[4] or "1"}

@@ -13,6 +13,9 @@
   ("answered"/"done": finished).
 ]]
 local rcall = redis.call
+
+--- @include "settleTask"
+
 local task = rcall("HMGET", KEYS[1], "state", "agent", "claimed_at")
 local state = task[1] or "waiting"
 if state ~= "waiting" and state ~= "claimed" then return {state} end
@@ -27,7 +30,5 @@ else
   if rcall("EXISTS", heldKey) == 0 then rcall("ZREM", KEYS[5], task[2]) end
   rcall("HINCRBY", KEYS[4], ARGV[6], -1)
 end
-rcall("HSET", KEYS[1], "state", "answered", "outcome", ARGV[3], "finished_at", ARGV[2], "queue", ARGV[6])
-rcall("ZADD", KEYS[2], ARGV[2], ARGV[1])
-rcall("HINCRBY", KEYS[3], "cancelled:" .. ARGV[6], 1)
+settleTask(KEYS[1], ARGV[1], ARGV[3], ARGV[2], KEYS[2], KEYS[3], "cancelled", ARGV[6])
 return {"cancelled", task[2] or "", task[3] or ""}

@@ -11,6 +11,9 @@
   Output: the ids of the tasks failed.
 ]]
 local rcall = redis.call
+
+--- @include "settleTask"
+
 local failed = {}
 for _ = 1, tonumber(ARGV[6]) do
   local jobId = rcall("RPOP", KEYS[1])
@@ -21,9 +24,7 @@ for _ = 1, tonumber(ARGV[6]) do
   local taskKey = ARGV[2] .. jobId
   local state = rcall("HGET", taskKey, "state")
   if exists and (not state or state == "waiting") then
-    rcall("HSET", taskKey, "state", "answered", "outcome", ARGV[4], "finished_at", ARGV[3], "queue", ARGV[5])
-    rcall("ZADD", KEYS[2], ARGV[3], jobId)
-    rcall("HINCRBY", KEYS[3], "drained:" .. ARGV[5], 1)
+    settleTask(taskKey, jobId, ARGV[4], ARGV[3], KEYS[2], KEYS[3], "drained", ARGV[5])
     failed[#failed + 1] = jobId
   end
 end

@@ -9,6 +9,9 @@
   Output: flat list {task id, task_error, ...} of the tasks failed.
 ]]
 local rcall = redis.call
+
+--- @include "settleTask"
+
 local now = ARGV[1]
 local expired = {}
 for _, taskId in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0, tonumber(ARGV[4]))) do
@@ -21,10 +24,7 @@ for _, taskId in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0,
     rcall("LREM", queueKey .. "wait", -1, taskId)
     rcall("DEL", queueKey .. taskId)
     local message = "expired: not claimed within task_ttl (" .. task[3] .. " s)"
-    rcall("HSET", taskKey, "state", "answered", "outcome", cjson.encode({state = "failed", error = message}),
-          "finished_at", now)
-    rcall("ZADD", KEYS[2], now, taskId)
-    rcall("HINCRBY", KEYS[3], "expired:" .. task[2], 1)
+    settleTask(taskKey, taskId, cjson.encode({state = "failed", error = message}), now, KEYS[2], KEYS[3], "expired", task[2])
     expired[#expired + 1] = taskId
     expired[#expired + 1] = message
   end

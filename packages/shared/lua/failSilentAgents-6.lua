@@ -22,6 +22,7 @@ local now = ARGV[1]
 local failed = {}
 
 --- @include "requeueTask"
+--- @include "settleTask"
 
 for i = 5, #ARGV, 3 do
   local agentId, lastSeen, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -38,9 +39,7 @@ for i = 5, #ARGV, 3 do
           requeueTask(taskKey, ARGV[4], task[4], taskId, task[7], task[8])
           rcall("HINCRBY", KEYS[3], "retried:" .. task[4], 1)
         else
-          rcall("HSET", taskKey, "state", "answered", "outcome", outcome, "finished_at", now)
-          rcall("ZADD", KEYS[2], now, taskId)
-          rcall("HINCRBY", KEYS[3], "expired:" .. task[4], 1)
+          settleTask(taskKey, taskId, outcome, now, KEYS[2], KEYS[3], "expired", task[4])
         end
         rcall("HINCRBY", KEYS[4], task[4], -1)
         rcall("ZREM", KEYS[6], taskId)

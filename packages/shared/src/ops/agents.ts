@@ -2,22 +2,16 @@
  * Agents as an operator sees them (SPEC §3): registry rows from Postgres with capabilities and task
  * counts, liveness from Redis' last-seen index, and dropping an agent by hand.
  */
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import type { AgentTable } from '../db/schema.js';
 import { submitLostClaims } from '../dispatch/results.js';
 import { AfmError } from '../errors.js';
 import { isoUtc } from '../time.js';
 import { decodeCursor, encodeCursor, type Page } from './cursor.js';
 import type { OpsDeps } from './deps.js';
 
-export interface AgentSummary {
-  id: string;
-  name: string;
-  country: string | null;
-  region: string | null;
-  latitude: number | null;
-  longitude: number | null;
-  first_seen: Date;
-  last_seen: Date;
+/** An agent's registry row, with what the operator needs besides. */
+export interface AgentSummary extends Selectable<AgentTable> {
   active: boolean;
   capabilities: { task_type: string; task_version: number }[];
   tasks: { assigned: number; completed: number; failed: number };
