@@ -44,7 +44,7 @@ export interface Ledger {
   deliveries: Map<string, string[]>;
   /** Results AFM accepted (200): id → the result sent. */
   results: Map<string, { n: number; agent: string }>;
-  /** Results refused (400) after an attempt whose answer was lost: they may have been accepted then. */
+  /** Results refused (400) after an attempt whose answer was lost or a 503: they may have been accepted then. */
   uncertainResults: Map<string, { n: number; agent: string }>;
   /** Results refused (400) at the first answer: the task must have failed without them. */
   refusedResults: Map<string, { n: number; agent: string }>;
@@ -136,6 +136,8 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
         lostAnswer ||= reply.error !== 'ECONNREFUSED';
         count(`result ${reply.error}`);
       } else if (reply.status === 503) {
+        // Redis may have taken the answer and died before replying: "retry later", but it may stand.
+        lostAnswer = true;
         count('result 503');
       } else if (reply.status === 200) {
         ledger.results.set(task.task_id, result);
