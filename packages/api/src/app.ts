@@ -2,10 +2,13 @@
  * `buildApp(deps)` returns an unstarted Fastify app serving protocol v1 (SPEC §2). It holds no state of
  * its own: everything lives in Redis and Postgres, so any replica can serve any request (SPEC §4.5).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { AfmError } from '@afm/shared/errors';
+import { redactUrl } from '@afm/shared/logger';
 import type { ApiDeps } from './deps.js';
-import { registerErrorHandling } from './http/errors.js';
+import { errorBody, registerErrorHandling } from './http/errors.js';
 import { agentRoutes } from './routes/agent.routes.js';
 import { bpmsRoutes } from './routes/bpms.routes.js';
 import { statusRoutes } from './routes/status.routes.js';
@@ -23,16 +26,34 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true },
     // On close, new requests get 503 while in-flight ones finish.
     return503OnClosing: true,
+    // Node answers a request without Host with a bare 400 of its own; AFM's hook below answers it in JSON.
+    http: { requireHostHeader: false },
   }).withTypeProvider<ZodTypeProvider>();
 
-  registerErrorHandling(app);
+  registerErrorHandling(app, { bodyLimit: deps.config.BODY_LIMIT, depthLimit: deps.config.JSON_DEPTH_LIMIT });
+  // A client that asks before sending (Expect: 100-continue) a body announced as too large gets its
+  // 413 at once and sends nothing; any other goes on as Node would by itself.
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (Number(request.headers['content-length']) > deps.config.BODY_LIMIT) {
+      const body = errorBody(413, 'AFM_ERR_PAYLOAD_TOO_LARGE', `request body is larger than ${deps.config.BODY_LIMIT} bytes (BODY_LIMIT)`);
+      response.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify(body));
+      return;
+    }
+    response.writeContinue();
+    app.server.emit('request', request, response);
+  });
+  app.addHook('onRequest', async (request) => {
+    if (request.headers.host === undefined && request.raw.httpVersionMinor >= 1) {
+      throw new AfmError('AFM_ERR_VALIDATION', 'headers.host: required (HTTP/1.1)');
+    }
+  });
   // Long polls answer at once when the replica shuts down, instead of holding the shutdown up.
   app.addHook('preClose', async () => deps.notifications.close());
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     deps.metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     request.log.debug(
-      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime },
+      { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: reply.elapsedTime },
       'request',
     );
   });

@@ -27,7 +27,14 @@ export interface ApiDeps {
   results: ResultsQueue;
   config: Pick<
     Config,
-    'AGENT_RETURN_TIME' | 'AGENT_ACTIVE_THRESHOLD' | 'BODY_LIMIT' | 'TASK_DATA_LIMIT' | 'RESULT_LIMIT' | 'MAX_TASKS_PER_POLL' | 'POLL_RATE_LIMIT'
+    | 'AGENT_RETURN_TIME'
+    | 'AGENT_ACTIVE_THRESHOLD'
+    | 'BODY_LIMIT'
+    | 'JSON_DEPTH_LIMIT'
+    | 'TASK_DATA_LIMIT'
+    | 'RESULT_LIMIT'
+    | 'MAX_TASKS_PER_POLL'
+    | 'POLL_RATE_LIMIT'
   >;
   /** Bearer tokens by role; authentication is off while there are none. */
   tokens: Tokens;

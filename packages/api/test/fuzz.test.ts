@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_AGENT_NAME_LENGTH, MAX_AGENT_TIME_LENGTH, MAX_CAPABILITIES } from '@afm/shared/protocol';
 import { buildApp } from '../src/app.js';
 import { openApiDeps } from '../src/deps.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
@@ -90,5 +91,84 @@ describe('fuzzing every route', () => {
   it('accepts what it should: valid bodies still work after the fuzzing', async () => {
     const response = await open.app.inject({ method: 'POST', url: '/task', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(validBodies['/task']()) });
     expect(response.statusCode).toBe(200);
+  });
+});
+
+// Issue 11: the largest and deepest inputs the limits allow, and just past them. Each answers a clear
+// 4xx naming the limit, at once; none may cost the process its stack or a second of CPU.
+describe('the worst inputs the limits allow', () => {
+  const post = (url: string, payload: string) => open.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+  const poll = (extra: Record<string, unknown>) => JSON.stringify({ ...validBodies['/tasks'](), ...extra });
+  const capabilities = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`type-${i}`, { version: 1 }]));
+  const nested = (depth: number, leaf = '1') => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
+  const expectRefusal = (response: { statusCode: number; json(): { code: string; message: string } }, status: number, message: RegExp) => {
+    expect(response.statusCode, JSON.stringify(response.json())).toBe(status);
+    expect(response.json().message).toMatch(message);
+  };
+
+  it(`bounds the capabilities of a poll at ${MAX_CAPABILITIES}, however many are sent (20,500 took a replica down)`, async () => {
+    expect((await post('/tasks', poll({ agent_capabilities: capabilities(MAX_CAPABILITIES), agent_location: { country: 'FI', region: '18' } }))).statusCode).toBe(200);
+    for (const n of [MAX_CAPABILITIES + 1, 20_500, 35_000]) {
+      expectRefusal(await post('/tasks', poll({ agent_capabilities: capabilities(n) })), 400, new RegExp(`body.agent_capabilities: must name at most ${MAX_CAPABILITIES} task types`));
+    }
+  });
+
+  it('bounds agent_name and agent_time', async () => {
+    expectRefusal(await post('/tasks', poll({ agent_name: 'n'.repeat(MAX_AGENT_NAME_LENGTH + 1) })), 400, /body.agent_name: must be at most/);
+    expectRefusal(await post('/tasks', poll({ agent_time: 't'.repeat(MAX_AGENT_TIME_LENGTH + 1) })), 400, /body.agent_time: must be at most/);
+    expect((await post('/tasks', poll({ agent_name: 'n'.repeat(MAX_AGENT_NAME_LENGTH), agent_time: 't'.repeat(MAX_AGENT_TIME_LENGTH) }))).statusCode).toBe(200);
+  });
+
+  it('refuses JSON nested deeper than JSON_DEPTH_LIMIT in every body, naming the field, before parsing it (3,130 levels were a 500)', async () => {
+    const depth = open.env.config.JSON_DEPTH_LIMIT;
+    const task = (data: string) => `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"deep","task_version":1,"task_data":${data}}`;
+    // The body is one level; task_data may use the rest.
+    expect((await post('/task', task(nested(depth - 1)))).statusCode).toBe(200);
+    for (const levels of [depth, 3_130, 100_000, 150_000]) {
+      const started = performance.now();
+      expectRefusal(await post('/task', task(nested(levels))), 400, new RegExp(`^body.task_data: JSON nested more than ${depth} levels deep \\(JSON_DEPTH_LIMIT\\)`));
+      expect(performance.now() - started, 'no JSON.parse of a deep body').toBeLessThan(2_000);
+    }
+    expectRefusal(await post('/tasks/response', `{"protocol":1,"task_id":"${randomUUID()}","task_data":${'['.repeat(200_000)}${']'.repeat(200_000)}}`), 400, /^body.task_data: JSON nested/);
+    expectRefusal(await post('/tasks', '['.repeat(300_000)), 400, /^body: JSON nested/);
+    // Brackets inside strings are text, not nesting.
+    expect((await post('/task', task(JSON.stringify({ text: '[{'.repeat(5_000) })))).statusCode).toBe(200);
+  });
+
+  it('finds an unstorable string however deep it sits, without recursion', async () => {
+    const depth = open.env.config.JSON_DEPTH_LIMIT - 1;
+    const response = await post('/task', `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"deep","task_version":1,"task_data":${nested(depth, '"\\u0000"')}}`);
+    expectRefusal(response, 400, /^body.task_data(\.a)+: must not contain \\u0000/);
+  });
+
+  it('refuses a key named __proto__ anywhere instead of dropping it', async () => {
+    const task = (data: string) => `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"proto","task_version":1,"task_data":${data}}`;
+    expectRefusal(await post('/task', task('{"__proto__":{"x":1}}')), 400, /^body.task_data.__proto__: a key named "__proto__" is not accepted/);
+    expectRefusal(await post('/task', task('{"a":[{"__proto__":1}]}')), 400, /^body.task_data.a\[0\].__proto__:/);
+    expectRefusal(await post('/task', task('{"\\u005f_proto__":{"x":1}}')), 400, /__proto__/);
+    expectRefusal(await post('/tasks/response', `{"protocol":1,"task_id":"${randomUUID()}","task_data":{"__proto__":null}}`), 400, /^body.task_data.__proto__:/);
+    // A key that merely contains the word is data like any other.
+    expect((await post('/task', task('{"my__proto__":1,"constructor":{"prototype":1}}'))).statusCode).toBe(200);
+  });
+
+  it('never answers 5xx to random deep and wide JSON as task_data or a result', async () => {
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, fc.jsonValue({ maxDepth: 2 }), fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(fc.string(), tie('node'), { maxKeys: 3 })),
+    })).node;
+    const deep = fc.tuple(fc.nat(120), fc.constantFrom('{"k":', '[', '{"__proto__":'), value).map(([levels, open, leaf]) => {
+      const close = open === '[' ? ']' : '}';
+      return open.repeat(levels) + JSON.stringify(leaf) + close.repeat(levels);
+    });
+    await fc.assert(
+      fc.asyncProperty(deep, fc.boolean(), async (data, asResult) => {
+        const body = asResult
+          ? `{"protocol":1,"task_id":"${randomUUID()}","task_data":${data}}`
+          : `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"fuzz","task_version":1,"task_data":${data}}`;
+        const response = await post(asResult ? '/tasks/response' : '/task', body);
+        expect(response.statusCode, `${body.slice(0, 120)} → ${response.body.slice(0, 200)}`).toBeLessThan(500);
+        if (response.statusCode >= 400) expect(typeof response.json().message).toBe('string');
+      }),
+      { numRuns: 400, seed: 11 },
+    );
   });
 });

@@ -1,15 +1,23 @@
 // SPEC §4 invariant 6 — bad input gets a clear 4xx, never a 5xx or a crash. Hundreds of malformed
 // requests, derived from valid ones, to every route of both replicas.
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, newTask, pollBody } from './support/client.js';
 import { startSystem, type System } from './support/system.js';
+import { freePort, spawnReplica, type AfmProcess } from './support/topology.js';
 
 let s: System;
+let replica: AfmProcess & { url: string };
 beforeAll(async () => {
   s = await startSystem('inv6');
+  // A replica of its own process: a request that could end it would end it for real.
+  replica = await spawnReplica(s.env.config, await freePort(), { POLL_RATE_LIMIT: '0' });
 });
-afterAll(() => s.close());
+afterAll(async () => {
+  await replica?.kill('SIGTERM');
+  await s.close();
+});
 
 /** A deterministic pseudo-random source, so a failure can be replayed. */
 function random(seed: number) {
@@ -93,5 +101,67 @@ describe('invariant 6: bad input never gets a 5xx', () => {
     expect(name.status).toBe(400);
     expect(name.body.message).toContain('body.agent_name');
     expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { k: 'ok' } })).status).toBe(200);
+  });
+});
+
+/** Sends raw bytes and returns what came back before the server closed (or 2 s passed). */
+function raw(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    let received = '';
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    socket.on('data', (chunk) => (received += chunk));
+    socket.on('error', () => resolve(received));
+    socket.on('close', () => resolve(received));
+    setTimeout(() => socket.destroy(), 2_000).unref();
+  });
+}
+
+describe('invariant 6: no single request ends a process (issue 11)', () => {
+  const alive = () => replica.child.exitCode === null && replica.child.signalCode === null;
+
+  it('answers the requests that took a replica down with a clear 4xx, and keeps serving', async () => {
+    const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`type-${i}`, { version: 1 }]));
+    const cases: { what: string; path: string; body: string; status: number; message: RegExp }[] = [
+      { what: '20,500 capabilities', path: '/tasks', body: JSON.stringify({ ...pollBody([], 1), agent_capabilities: many(20_500) }), status: 400, message: /agent_capabilities: must name at most/ },
+      {
+        what: '20,500 capabilities and a location',
+        path: '/tasks',
+        body: JSON.stringify({ ...pollBody([], 1), agent_capabilities: many(20_500), agent_location: { country: 'FI', region: '18' } }),
+        status: 400,
+        message: /agent_capabilities/,
+      },
+      { what: 'task_data 3,130 levels deep', path: '/task', body: JSON.stringify({ ...newTask('deep'), task_data: {} }).replace('"task_data":{}', `"task_data":${'{"a":'.repeat(3_130)}1${'}'.repeat(3_130)}`), status: 400, message: /JSON_DEPTH_LIMIT/ },
+      { what: 'a result 100,000 levels deep', path: '/tasks/response', body: `{"protocol":1,"task_id":"${randomUUID()}","task_data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, status: 400, message: /JSON_DEPTH_LIMIT/ },
+      { what: 'a __proto__ key', path: '/task', body: JSON.stringify({ ...newTask('proto'), task_data: {} }).replace('"task_data":{}', '"task_data":{"__proto__":{"polluted":true}}'), status: 400, message: /__proto__/ },
+    ];
+    for (const { what, path, body, status, message } of cases) {
+      const reply = await call(replica.url, 'POST', path, body);
+      expect(reply.status, `${what}: ${reply.text.slice(0, 200)}`).toBe(status);
+      expect(reply.body?.message, what).toMatch(message);
+      expect(alive(), `the replica survives ${what}`).toBe(true);
+    }
+    expect((await call(replica.url, 'GET', '/healthz')).status).toBe(200);
+    expect(replica.output()).not.toMatch(/uncaught|RangeError|Maximum call stack/i);
+  });
+
+  it('lets a client see the 413 of a body far over BODY_LIMIT, sent whole or after asking (Expect: 100-continue)', async () => {
+    const body = Buffer.alloc(50 * 1024 * 1024, 0x61);
+    const response = await fetch(`${replica.url}/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { message: string }).message).toMatch(/BODY_LIMIT/);
+    const asked = await raw(replica.url, `POST /task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    expect(asked).toMatch(/^HTTP\/1.1 413 /);
+    expect(asked).not.toMatch(/100 Continue/);
+    expect(asked).toMatch(/"code":"AFM_ERR_PAYLOAD_TOO_LARGE"/);
+    expect(alive()).toBe(true);
+  });
+
+  it('answers a request without Host in JSON like any other bad request', async () => {
+    const answer = await raw(replica.url, 'GET /status HTTP/1.1\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1.1 400 /);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 'AFM_ERR_VALIDATION', message: expect.stringMatching(/host/i) });
+    // HTTP/1.0 has no Host header: it is served.
+    expect(await raw(replica.url, 'GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1.1 200 /);
   });
 });

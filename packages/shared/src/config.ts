@@ -72,6 +72,12 @@ export const ConfigSchema = z.object({
   BODY_LIMIT: bytes.default(1_048_576),
   TASK_DATA_LIMIT: bytes.default(262_144),
   RESULT_LIMIT: bytes.default(262_144),
+  JSON_DEPTH_LIMIT: z.coerce
+    .number({ error: 'must be a whole number of levels' })
+    .int('must be a whole number of levels')
+    .min(2, 'must be 2 or more')
+    .max(1_000, 'must be at most 1000 (deeper JSON costs stack and time in every process that reads it)')
+    .default(64),
   MAX_TASKS_PER_POLL: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be 1 or more').default(100),
   POLL_RATE_LIMIT: z.coerce.number({ error: 'must be a whole number of polls per second' }).int('must be a whole number of polls per second').min(0, 'must be 0 (off) or more').default(50),
 });

@@ -24,6 +24,30 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_FILE' | 'LO
   return pino(options, pino.destination({ dest: destination, sync: false, mkdir: true }));
 }
 
+/** Query parameters whose values never reach a log line (a client may send a token in the URL). */
+const SECRET_PARAM = /token|secret|passw|key|auth|sig|cred|session/i;
+
+/** A request URL as logged: the values of secret-looking query parameters masked. */
+export function redactUrl(url: string): string {
+  const query = url.indexOf('?');
+  if (query < 0) return url;
+  const masked = url
+    .slice(query + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        // a malformed escape: judge the name as sent
+      }
+      return eq >= 0 && SECRET_PARAM.test(decoded) ? `${name}=***` : pair;
+    });
+  return `${url.slice(0, query)}?${masked.join('&')}`;
+}
+
 function levelName(value: number): LevelWithSilent {
   const levels: [number, LevelWithSilent][] = [
     [60, 'fatal'], [50, 'error'], [40, 'warn'], [30, 'info'], [20, 'debug'], [10, 'trace'],

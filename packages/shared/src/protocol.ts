@@ -9,6 +9,17 @@ const UUID_PATTERN = /^[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{
 /** Longest task type accepted; a queue name and several Redis keys are built from it. */
 export const MAX_TASK_TYPE_LENGTH = 200;
 
+/**
+ * Most capabilities one poll may name. A poll claims from every queue of its capabilities in one Redis
+ * script (three queues each for an agent with a location), so this bounds the work of one poll; real
+ * agents have a handful.
+ */
+export const MAX_CAPABILITIES = 256;
+
+/** Longest agent_name and agent_time kept for an agent (Redis holds them for every agent). */
+export const MAX_AGENT_NAME_LENGTH = 1_000;
+export const MAX_AGENT_TIME_LENGTH = 100;
+
 /** Ids are compared in lower case everywhere (Postgres' uuid type prints them so). */
 export const Uuid = z.string().regex(UUID_PATTERN, 'must be a UUID (8-4-4-4-12 hex digits)').toLowerCase();
 
@@ -20,19 +31,37 @@ const isStorable = (text: string) => !text.includes('\u0000') && text.isWellForm
 /** A string that Postgres can store. */
 export const Text = z.string().refine(isStorable, UNSTORABLE);
 
-/** Path of the first string (key or value) inside a JSON value that Postgres cannot store. */
-function unstorablePath(value: unknown, path: PropertyKey[] = []): PropertyKey[] | undefined {
-  if (typeof value === 'string') return isStorable(value) ? undefined : path;
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = unstorablePath(item, [...path, index]);
-      if (found) return found;
-    }
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      if (!isStorable(key)) return [...path, key];
-      const found = unstorablePath(item, [...path, key]);
-      if (found) return found;
+/**
+ * Where a JSON value holds something AFM refuses to store: a string (key or value) that Postgres cannot
+ * store (unless `strings` is false), or a key named `__proto__` (JavaScript would drop it, or take it
+ * as the object's prototype).
+ * Iterative, so no input can exhaust the stack; the body's nesting is bounded before it is parsed
+ * (JSON_DEPTH_LIMIT), so the walk is linear in the size of the value.
+ */
+export function refusedJsonPath(root: unknown, { strings = true }: { strings?: boolean } = {}): { path: PropertyKey[]; message: string } | undefined {
+  // Each entry links to its parent, so a path is built only for the one place that is refused.
+  interface Entry { value: unknown; key: PropertyKey | undefined; parent: Entry | undefined }
+  const pathOf = (entry: Entry | undefined, last?: PropertyKey): PropertyKey[] => {
+    const path: PropertyKey[] = last === undefined ? [] : [last];
+    for (let at = entry; at?.parent; at = at.parent) path.unshift(at.key!);
+    return path;
+  };
+  const stack: Entry[] = [{ value: root, key: undefined, parent: undefined }];
+  while (stack.length > 0) {
+    const entry = stack.pop()!;
+    const { value } = entry;
+    if (typeof value === 'string') {
+      if (strings && !isStorable(value)) return { path: pathOf(entry), message: UNSTORABLE };
+    } else if (Array.isArray(value)) {
+      for (let index = value.length - 1; index >= 0; index--) stack.push({ value: value[index], key: index, parent: entry });
+    } else if (value !== null && typeof value === 'object') {
+      const keys = Object.keys(value);
+      for (let index = keys.length - 1; index >= 0; index--) {
+        const key = keys[index]!;
+        if (key === '__proto__') return { path: pathOf(entry, key), message: 'a key named "__proto__" is not accepted' };
+        if (strings && !isStorable(key)) return { path: pathOf(entry, key), message: UNSTORABLE };
+        stack.push({ value: (value as Record<string, unknown>)[key], key, parent: entry });
+      }
     }
   }
   return undefined;
@@ -40,8 +69,8 @@ function unstorablePath(value: unknown, path: PropertyKey[] = []): PropertyKey[]
 
 /** Arbitrary JSON object (task data, task results). Arrays and scalars are refused. */
 export const JsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
-  const path = unstorablePath(value);
-  if (path) ctx.addIssue({ code: 'custom', message: UNSTORABLE, path });
+  const refused = refusedJsonPath(value);
+  if (refused) ctx.addIssue({ code: 'custom', message: refused.message, path: refused.path });
 });
 export type JsonObject = z.infer<typeof JsonObject>;
 
@@ -72,10 +101,16 @@ export const PollRequest = z
   .strictObject({
     protocol: Protocol,
     agent_id: Uuid,
-    agent_name: Text,
+    agent_name: Text.max(MAX_AGENT_NAME_LENGTH, `must be at most ${MAX_AGENT_NAME_LENGTH} characters`),
     agent_location: AgentLocation.optional(),
-    agent_time: z.string().describe('agent local time; any string is accepted'),
-    agent_capabilities: z.record(TaskType, Capability),
+    agent_time: z
+      .string()
+      .max(MAX_AGENT_TIME_LENGTH, `must be at most ${MAX_AGENT_TIME_LENGTH} characters`)
+      .describe('agent local time; any string is accepted'),
+    agent_capabilities: z
+      .record(TaskType, Capability)
+      .refine((capabilities) => Object.keys(capabilities).length <= MAX_CAPABILITIES, `must name at most ${MAX_CAPABILITIES} task types`)
+      .meta({ maxProperties: MAX_CAPABILITIES }),
     max_tasks: z.int().min(0, 'must be 0 or more'),
   })
   .meta({ id: 'PollRequest' });

@@ -3,7 +3,8 @@ import type { z } from 'zod';
 
 type Issue = z.core.$ZodIssue;
 
-function pathOf(part: string, path: PropertyKey[]): string {
+/** `part` followed by a path in JS notation, e.g. `body.task_data.items[2]`. */
+export function describePath(part: string, path: readonly PropertyKey[]): string {
   return path.reduce<string>(
     (text, key) => (typeof key === 'number' ? `${text}[${key}]` : `${text}.${String(key)}`),
     part,
@@ -20,7 +21,7 @@ function flatten(issue: Issue): Issue[] {
 }
 
 function describe(issue: Issue, part: string): string {
-  const where = pathOf(part, issue.path);
+  const where = describePath(part, issue.path);
   if (issue.code === 'unrecognized_keys') {
     return `${where}: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
   }

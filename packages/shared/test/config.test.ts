@@ -30,6 +30,7 @@ describe('configuration', () => {
       BODY_LIMIT: 1_048_576,
       TASK_DATA_LIMIT: 262_144,
       RESULT_LIMIT: 262_144,
+      JSON_DEPTH_LIMIT: 64,
       MAX_TASKS_PER_POLL: 100,
       POLL_RATE_LIMIT: 50,
     });

@@ -2,12 +2,13 @@
  * One place that turns every failure into the JSON error body of SPEC §2.6:
  * `{statusCode, code, error, message}`. 4xx: the request is wrong (and says where); 503: retry later.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AfmError, isAfmError, isStorageUnavailable, unavailable, type ErrorCode } from '@afm/shared/errors';
 import type { ErrorBody } from '@afm/shared/protocol';
 import { validate } from '@afm/shared/validation';
 import type { z } from 'zod';
+import { parseJson, readBody, type BodyLimits } from './body.js';
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message };
@@ -40,7 +41,7 @@ export function toAfmError(error: FastifyError | Error): AfmError {
   return new AfmError('AFM_ERR_INTERNAL', 'internal error; try again later', { cause: error });
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, limits: BodyLimits): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const afmError = toAfmError(error);
     if (afmError.statusCode >= 500) {
@@ -56,17 +57,15 @@ export function registerErrorHandling(app: FastifyInstance): void {
     send(reply, new AfmError('AFM_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
   );
 
-  // Every body is parsed as JSON whatever its content type: agents differ in the headers they send,
-  // and a body that is not JSON must be a 400, not a 415 (SPEC §2.6).
+  // Every body is read and parsed by body.ts, whatever its content type.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
-    readBody(payload, request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? 1024 * 1024, (error, text) => {
+    readBody(payload as IncomingMessage, request.routeOptions.bodyLimit ?? limits.bodyLimit, (error, text) => {
       if (error) return done(error, undefined);
-      if (text!.trim() === '') return done(null, undefined);
       try {
-        done(null, JSON.parse(text!));
-      } catch (cause) {
-        done(new AfmError('AFM_ERR_INVALID_JSON', `request body is not valid JSON: ${(cause as Error).message}`), undefined);
+        done(null, parseJson(text!, limits.depthLimit));
+      } catch (refusal) {
+        done(refusal as Error, undefined);
       }
     });
   });
@@ -78,30 +77,4 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   // Replies are built from the same schemas' types; no second validation on the way out.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-}
-
-/**
- * Reads a body up to `limit` bytes. A larger body is read to its end and discarded, so the client gets
- * its 413 instead of a reset connection; one that keeps going far past the limit is cut off.
- */
-function readBody(payload: NodeJS.ReadableStream, limit: number, callback: (error: Error | null, text?: string) => void) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  const finish = (error: Error | null, text?: string) => {
-    if (finished) return;
-    finished = true;
-    callback(error, text);
-  };
-  const tooLarge = () => new AfmError('AFM_ERR_PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`);
-  payload.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= limit) chunks.push(chunk);
-    else if (size > 16 * limit) {
-      (payload as NodeJS.ReadableStream & { destroy(): void }).destroy();
-      finish(tooLarge());
-    }
-  });
-  payload.on('end', () => (size > limit ? finish(tooLarge()) : finish(null, Buffer.concat(chunks).toString('utf8'))));
-  payload.on('error', (error) => finish(error as Error));
 }

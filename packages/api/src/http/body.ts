@@ -1,0 +1,105 @@
+/**
+ * Request bodies: read up to BODY_LIMIT, nesting checked before parsing, parsed as JSON whatever the
+ * content type (agents differ in the headers they send, and a body that is not JSON must be a 400, not
+ * a 415 — SPEC §2.6). Nothing here recurses on the input, so no body can exhaust the stack.
+ */
+import type { IncomingMessage } from 'node:http';
+import { AfmError } from '@afm/shared/errors';
+import { refusedJsonPath } from '@afm/shared/protocol';
+import { describePath } from '@afm/shared/validation';
+
+/** A body over the limit is still read (and dropped) up to this many bytes; see readBody. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+export interface BodyLimits {
+  bodyLimit: number;
+  depthLimit: number;
+}
+
+/**
+ * The top-level field under which a JSON text nests deeper than `limit` arrays and objects, found in
+ * one pass over the text without parsing it ('' when the top level is not an object); undefined when it
+ * does not. JSON.parse copes with any depth but spends a second on a megabyte of `[`; this costs a few
+ * milliseconds.
+ */
+export function deepestField(text: string, limit: number): string | undefined {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let stringStart = 0;
+  let lastString = '';
+  let field = '';
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (code === 0x5c) escaped = true;
+      else if (code === 0x22) {
+        inString = false;
+        if (depth === 1) lastString = text.slice(stringStart, index + 1);
+      }
+    } else if (code === 0x22) {
+      inString = true;
+      stringStart = index;
+    } else if (code === 0x7b || code === 0x5b) {
+      if (++depth > limit) return field;
+    } else if (code === 0x7d || code === 0x5d) {
+      depth--;
+    } else if (code === 0x3a && depth === 1) {
+      // A colon at the top level follows a key: the field whose value comes next.
+      try {
+        field = JSON.parse(lastString) as string;
+      } catch {
+        field = '';
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Parses a body's text; every refusal is a 400 naming the field or the limit. */
+export function parseJson(text: string, depthLimit: number): unknown {
+  if (text.trim() === '') return undefined;
+  const deep = deepestField(text, depthLimit);
+  if (deep !== undefined) {
+    throw new AfmError('AFM_ERR_VALIDATION', `${describePath('body', deep ? [deep] : [])}: JSON nested more than ${depthLimit} levels deep (JSON_DEPTH_LIMIT)`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (cause) {
+    throw new AfmError('AFM_ERR_INVALID_JSON', `request body is not valid JSON: ${(cause as Error).message}`);
+  }
+  const refused = refusedJsonPath(body, { strings: false });
+  if (refused) throw new AfmError('AFM_ERR_VALIDATION', `${describePath('body', refused.path)}: ${refused.message}`);
+  return body;
+}
+
+const tooLarge = (limit: number) => new AfmError('AFM_ERR_PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes (BODY_LIMIT)`);
+
+/**
+ * Reads a body up to `limit` bytes. A larger one is read to its end and dropped before the 413 goes
+ * out: the answer closes the connection, and closing it while the client is still sending would reset
+ * it and lose the answer. Past DRAIN_LIMIT the 413 goes out at once and the connection is cut.
+ */
+export function readBody(request: IncomingMessage, limit: number, callback: (error: Error | null, text?: string) => void): void {
+  let finished = false;
+  const finish = (error: Error | null, text?: string) => {
+    if (finished) return;
+    finished = true;
+    callback(error, text);
+  };
+  const chunks: Buffer[] = [];
+  let size = Number(request.headers['content-length']) > limit ? limit + 1 : 0;
+  request.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= limit) chunks.push(chunk);
+    else if (chunks.length > 0) chunks.length = 0;
+    if (size > DRAIN_LIMIT) {
+      finish(tooLarge(limit));
+      request.destroy();
+    }
+  });
+  request.on('end', () => finish(size > limit ? tooLarge(limit) : null, Buffer.concat(chunks).toString('utf8')));
+  request.on('error', (error) => finish(error));
+}
