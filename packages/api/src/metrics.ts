@@ -7,6 +7,7 @@
  *   tasks it served (histograms; sum them over replicas), plus Node's process metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { jobState, type JobHealth } from '@afm/shared/ops/jobs';
 import { QUEUE_EVENTS, type QueueSummary } from '@afm/shared/ops/queues';
 import { WORKER_STALE_MS } from '@afm/shared/ops/workers';
 
@@ -18,6 +19,8 @@ export interface FleetSnapshot {
   agentsActive: number;
   workers: number;
   agentsPerCapability: { task_type: string; task_version: number; agents: number }[];
+  jobs: JobHealth[];
+  jobRuns: { job: string; outcome: 'ok' | 'failed'; runs: number }[];
 }
 
 export class ApiMetrics {
@@ -66,6 +69,16 @@ export class ApiMetrics {
     ]),
   ) as Record<(typeof QUEUE_EVENTS)[number], Counter<'task_type' | 'task_version'>>;
 
+  private readonly jobFailures = this.gauge('afm_worker_job_failures', "Failed runs in a row of a worker's maintenance job (0: its last run succeeded)", ['job']);
+  private readonly jobStalled = this.gauge('afm_worker_job_stalled', '1 when a maintenance job has not run for several of its periods', ['job']);
+  private readonly jobLastSuccess = this.gauge('afm_worker_job_last_success_timestamp_seconds', 'When a maintenance job last succeeded (Unix time)', ['job']);
+  private readonly jobRuns = new Counter({
+    name: 'afm_worker_job_runs_total',
+    help: 'Runs of the maintenance jobs by outcome, fleet-wide (the same from every replica)',
+    labelNames: ['job', 'outcome'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'afm_' });
   }
@@ -89,7 +102,8 @@ export class ApiMetrics {
   /** Replaces every fleet metric with a fresh snapshot, so queues and agents that are gone disappear. */
   setFleet(snapshot: FleetSnapshot): void {
     for (const metric of [this.waiting, this.inProgress, this.oldest, this.paused, this.agentsPerCapability, this.stranded]) metric.reset();
-    for (const counter of Object.values(this.events)) counter.reset();
+    for (const metric of [this.jobFailures, this.jobStalled, this.jobLastSuccess]) metric.reset();
+    for (const counter of [...Object.values(this.events), this.jobRuns]) counter.reset();
     const oldest = new Map<string, number>();
     for (const queue of snapshot.queues) {
       const key = `${queue.task_type}\u0000${queue.task_version}`;
@@ -110,6 +124,12 @@ export class ApiMetrics {
     }
     this.agentsActive.set(snapshot.agentsActive);
     this.workers.set(snapshot.workers);
+    for (const health of snapshot.jobs) {
+      this.jobFailures.set({ job: health.job }, health.failures);
+      this.jobStalled.set({ job: health.job }, jobState(health) === 'stalled' ? 1 : 0);
+      if (health.lastOkAt !== null) this.jobLastSuccess.set({ job: health.job }, health.lastOkAt / 1000);
+    }
+    for (const { job, outcome, runs } of snapshot.jobRuns) this.jobRuns.inc({ job, outcome }, runs);
     for (const row of snapshot.agentsPerCapability) {
       this.agentsPerCapability.set({ task_type: row.task_type, task_version: String(row.task_version) }, row.agents);
     }

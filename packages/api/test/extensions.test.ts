@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleTask } from '@afm/shared/dispatch/results';
-import { cleanup, enforceDeadlines } from '@afm/worker/services/cleanup.service';
+import { cleanup } from '@afm/worker/services/cleanup.service';
+import { deadlines } from '@afm/worker/services/deadlines.service';
 import { recordResult } from '@afm/worker/services/results.service';
 import { syncAgents, syncClaims } from '@afm/worker/services/sync.service';
 import { openWorkerDeps, type OpenedWorkerDeps } from '@afm/worker/deps';
@@ -87,9 +88,9 @@ describe('task_ttl', () => {
     await postTask(late);
     await postTask(taken);
     expect(await poll(pollBody([t], { max_tasks: 1 }))).toEqual([late.task_id]); // oldest first
-    await enforceDeadlines(worker, Date.now() + 1_000);
+    await deadlines(worker, Date.now() + 1_000);
     expect((await h.app.inject({ method: 'GET', url: '/status' })).json().tasks_waiting).toBeGreaterThanOrEqual(1);
-    await enforceDeadlines(worker, Date.now() + 2_500);
+    await deadlines(worker, Date.now() + 2_500);
     await persist();
     expect(await view(taken.task_id)).toMatchObject({ task_failed: expect.any(String), task_error: 'expired: not claimed within task_ttl (2 s)' });
     expect(await view(late.task_id)).not.toHaveProperty('task_failed');
@@ -102,7 +103,7 @@ describe('task_ttl', () => {
     for (const task of tasks) await postTask(task);
     const [claimedLists] = await Promise.all([
       Promise.all(Array.from({ length: 6 }, () => poll(pollBody([t], { max_tasks: 10 })))),
-      enforceDeadlines(worker, Date.now() + 1_500),
+      deadlines(worker, Date.now() + 1_500),
     ]);
     await persist();
     const claimed = new Set(claimedLists.flat());
@@ -120,7 +121,7 @@ describe('task_timeout and task_retries', () => {
     const task = newTask(t, { task_timeout: 1 });
     await postTask(task);
     expect(await poll(pollBody([t]))).toEqual([task.task_id]);
-    await enforceDeadlines(worker, Date.now() + 1_500);
+    await deadlines(worker, Date.now() + 1_500);
     await persist();
     expect((await view(task.task_id)).task_error).toMatch(/^timed out: no result within task_timeout \(1 s\)/);
     expect((await respond(task.task_id)).statusCode).toBe(400);
@@ -133,13 +134,13 @@ describe('task_timeout and task_retries', () => {
     const first = pollBody([t], { max_tasks: 1 });
     expect(await poll(first)).toEqual([task.task_id]);
     await postTask(newTask(t)); // posted later: the retried task goes before it
-    await enforceDeadlines(worker, Date.now() + 1_500);
+    await deadlines(worker, Date.now() + 1_500);
     expect((await respond(task.task_id)).statusCode).toBe(400); // the first agent's late result
     const second = pollBody([t], { max_tasks: 1 });
     expect(await poll(second)).toEqual([task.task_id]);
     await syncClaims(worker);
     expect(await view(task.task_id)).toMatchObject({ task_attempts: 2 });
-    await enforceDeadlines(worker, Date.now() + 1_500);
+    await deadlines(worker, Date.now() + 1_500);
     await persist();
     expect(await view(task.task_id)).toMatchObject({ task_error: expect.stringMatching(/^timed out/), task_attempts: 2 });
   });
@@ -169,7 +170,7 @@ describe('task_timeout and task_retries', () => {
     for (const task of tasks) await postTask(task);
     const first = pollBody([t], { max_tasks: 40 });
     expect(await poll(first)).toHaveLength(40);
-    const [, replies] = await Promise.all([enforceDeadlines(worker, Date.now() + 1_500), Promise.all(tasks.map((task) => respond(task.task_id)))]);
+    const [, replies] = await Promise.all([deadlines(worker, Date.now() + 1_500), Promise.all(tasks.map((task) => respond(task.task_id)))]);
     const requeued = new Set(await poll(pollBody([t], { max_tasks: 40 })));
     tasks.forEach((task, index) => {
       // accepted ⇔ not handed out again
@@ -231,11 +232,32 @@ describe('DELETE /task/:id', () => {
     expect((await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` })).statusCode).toBe(200);
     expect((await respond(task.task_id)).statusCode).toBe(400);
     await persist();
-    const again = await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` });
-    expect(again.statusCode).toBe(409);
-    expect(again.json().code).toBe('AFM_ERR_TASK_FINISHED_CONFLICT');
     expect((await view(task.task_id)).task_error).toBe('cancelled');
+    const done = newTask(t);
+    await postTask(done);
+    await poll(pollBody([t]));
+    expect((await respond(done.task_id)).statusCode).toBe(200);
+    await persist();
+    const conflict = await h.app.inject({ method: 'DELETE', url: `/task/${done.task_id}` });
+    expect(conflict.statusCode).toBe(409);
+    expect(conflict.json().code).toBe('AFM_ERR_TASK_FINISHED_CONFLICT');
+    expect((await view(done.task_id)).task_result).toBeDefined();
     expect((await h.app.inject({ method: 'DELETE', url: `/task/${randomUUID()}` })).statusCode).toBe(404);
+  });
+
+  it('answers a repeated cancel as the first one, before and after Postgres has it', async () => {
+    const t = type();
+    const task = newTask(t);
+    await postTask(task);
+    const first = await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` });
+    expect(first.statusCode).toBe(200);
+    const again = await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    await persist();
+    const later = await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` });
+    expect(later.statusCode).toBe(200);
+    expect(later.json()).toEqual(first.json());
   });
 
   it('lets exactly one of cancel and claim decide, and of cancel and result', async () => {
@@ -337,6 +359,10 @@ describe('long polls', () => {
     await postTask(task);
     await poll(pollBody([t]));
     await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` });
-    expect(await settleTask(h.deps, task.task_id, { state: 'completed', result: {} }, Date.now())).toEqual({ accepted: false, state: 'answered' });
+    expect(await settleTask(h.deps, task.task_id, { state: 'completed', result: {} }, Date.now())).toMatchObject({
+      accepted: false,
+      state: 'answered',
+      first: { state: 'failed', error: 'cancelled' },
+    });
   });
 });

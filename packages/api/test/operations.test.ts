@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
+import { FAILING_AFTER, recordJobRun } from '@afm/shared/ops/jobs';
 import { WORKER_STALE_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
 import { buildApp } from '../src/app.js';
 import { openApiDeps, type OpenedApiDeps } from '../src/deps.js';
@@ -38,7 +39,7 @@ describe('health', () => {
   });
 
   it('/readyz is 200 when both stores answer, 503 naming the one that does not', async () => {
-    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', redis: 'ok', postgres: 'ok', workers: 0 });
+    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', redis: 'ok', postgres: 'ok', workers: 0, jobs: {} });
     const down = createDb('postgres://postgres@127.0.0.1:1/none');
     const app = await buildApp({ ...h.deps, db: down });
     try {
@@ -73,6 +74,39 @@ describe('health', () => {
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', workers: 0 });
     } finally {
       await h.deps.redis.del(keys.workers);
+    }
+  });
+});
+
+describe('maintenance jobs of the worker (issue 11)', () => {
+  it('/readyz says degraded, naming the job and its cause, while one fails or stopped running; metrics count it', async () => {
+    const keys = h.deps.scripts.keys;
+    const now = Date.now();
+    try {
+      await recordJobRun(h.deps.redis, keys, 'reconcile', 1_000, null, now);
+      expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', jobs: { reconcile: 'ok' } });
+      // One failed run may be a passing fault; three in a row are not.
+      for (let run = 1; run <= FAILING_AFTER; run++) {
+        await recordJobRun(h.deps.redis, keys, 'sync', 1_000, 'agents: bind message has 70000 parameter formats but 0 parameters', now - 3_000 + run * 1_000);
+        const state = (await h.app.inject({ method: 'GET', url: '/readyz' })).json();
+        expect(state.status, `after ${run} failed runs`).toBe(run < FAILING_AFTER ? 'ready' : 'degraded');
+      }
+      const degraded = await h.app.inject({ method: 'GET', url: '/readyz' });
+      expect(degraded.statusCode, 'the replica itself still serves').toBe(200);
+      expect(degraded.json().jobs.sync).toMatch(/^failing since .* \(3 runs\): agents: bind message/);
+      // A job that has not run for long (its scheduler gone, no worker) is stalled.
+      await recordJobRun(h.deps.redis, keys, 'cleanup', 10_000, null, now - 120_000);
+      expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json().jobs.cleanup).toMatch(/^stalled: not run since/);
+      const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(sample(metrics, 'afm_worker_job_failures', { job: 'sync' })).toBe(3);
+      expect(sample(metrics, 'afm_worker_job_stalled', { job: 'cleanup' })).toBe(1);
+      expect(sample(metrics, 'afm_worker_job_runs_total', { job: 'sync', outcome: 'failed' })).toBe(3);
+      expect(sample(metrics, 'afm_worker_job_last_success_timestamp_seconds', { job: 'reconcile' })).toBeCloseTo(now / 1000, 0);
+      await recordJobRun(h.deps.redis, keys, 'sync', 1_000, null);
+      await recordJobRun(h.deps.redis, keys, 'cleanup', 10_000, null);
+      expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', jobs: { sync: 'ok', cleanup: 'ok' } });
+    } finally {
+      await h.deps.redis.del(keys.jobs, keys.jobRuns);
     }
   });
 });

@@ -81,6 +81,10 @@ export function afmKeys(prefix: string) {
     agentsSeen: `${base}agents`,
     /** Sorted set worker process id → last heartbeat (ms). */
     workers: `${base}workers`,
+    /** Hash maintenance job name → its health (JSON: last run, last success, failures in a row, cause). */
+    jobs: `${base}jobs`,
+    /** Runs of maintenance jobs, field `<job>:ok` or `<job>:failed`. */
+    jobRuns: `${base}jobs:runs`,
     /** The same, only for agents holding tasks: what cleanup looks at, however many agents went away. */
     holders: `${base}holders`,
     /** Agents whose hot state Postgres has not seen yet. */
@@ -146,4 +150,6 @@ export interface ResultJob {
 }
 
 export type ResultsJobName = 'result';
-export type MaintenanceJobName = 'sync' | 'cleanup';
+/** The worker's repeatable jobs (worker/src/jobs/table.ts). */
+export const MAINTENANCE_JOBS = ['sync', 'reconcile', 'deadlines', 'cleanup'] as const;
+export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[number];

@@ -1,23 +1,29 @@
 /**
  * The worker process: consumes the `results` queue into Postgres and runs the repeatable maintenance
- * jobs (sync of Redis hot state, later cleanup) on BullMQ job schedulers — one schedule however many
- * workers run. Each job name maps to one handler; boot fails if one is missing.
+ * jobs of jobs/table.ts on BullMQ job schedulers — one schedule however many workers run.
+ *
+ * Each maintenance job is independent: a job that fails does not hold up the others (they run side by
+ * side), its health is kept in Redis for /readyz and metrics, and its failure is logged once per cause,
+ * not once per run. Schedulers live in Redis: when Redis loses its data the worker schedules them again
+ * at its next heartbeat, without a restart.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
+import { forgetJob, recordJobRun } from '@afm/shared/ops/jobs';
 import { WORKER_BEAT_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
-import { MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
+import { MAINTENANCE_JOBS, MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
 import type { WorkerDeps } from './deps.js';
+import { MAINTENANCE_JOB_TABLE } from './jobs/table.js';
 import { recordResult } from './services/results.service.js';
-import { cleanup } from './services/cleanup.service.js';
-import { sync } from './services/sync.service.js';
 
 export interface WorkerOptions {
   /** Results jobs in progress at once (default 200): they share batched Postgres writes, so many at once make large batches. */
   concurrency?: number;
-  /** Period of the sync job in ms (default 1000). */
+  /** Period of the sync, reconcile and deadlines jobs in ms (default 1000). */
   syncEveryMs?: number;
+  /** How old a task must be before the reconciler queues it when Redis lacks it (default 30 s). */
+  reconcileGraceMs?: number;
 }
 
 export interface RunningWorker {
@@ -29,16 +35,10 @@ const resultHandlers: Record<ResultsJobName, (deps: WorkerDeps, job: Job<ResultJ
   result: (deps, job, signal) => recordResult(deps, job.data, signal),
 };
 
-const maintenanceHandlers: Record<MaintenanceJobName, (deps: WorkerDeps) => Promise<unknown>> = {
-  sync: (deps) => sync(deps),
-  cleanup: (deps) => cleanup(deps),
-};
+/** A still-failing job is logged again after this long, with how many runs failed. */
+const RELOG_FAILING_MS = 600_000;
 
-function handlerFor<H>(handlers: Record<string, H>, name: string): H {
-  const handler = handlers[name];
-  if (!handler) throw new Error(`no handler for job ${name}`);
-  return handler;
-}
+const isMaintenanceJob = (name: string): name is MaintenanceJobName => (MAINTENANCE_JOBS as readonly string[]).includes(name);
 
 export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<RunningWorker> {
   const prefix = deps.config.QUEUE_PREFIX;
@@ -47,7 +47,11 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
 
   const results = new Worker<ResultJob>(
     RESULTS_QUEUE,
-    async (job, _token, signal) => handlerFor(resultHandlers, job.name)(deps, job, signal),
+    async (job, _token, signal) => {
+      const handler = resultHandlers[job.name as ResultsJobName];
+      if (!handler) throw new Error(`no handler for job ${job.name}`);
+      return handler(deps, job, signal);
+    },
     {
       connection,
       prefix,
@@ -59,42 +63,98 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
       skipVersionCheck: true,
     },
   );
+  results.on('failed', (job, error) => log.error({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'results job failed'));
 
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: deps.bullConnection, prefix, skipVersionCheck: true });
+  const periods = Object.fromEntries(MAINTENANCE_JOBS.map((name) => [name, MAINTENANCE_JOB_TABLE[name].everyMs(deps, options)])) as Record<MaintenanceJobName, number | null>;
+  const failing = new Map<MaintenanceJobName, { cause: string; runs: number; loggedAt: number }>();
+  const running = new Set<MaintenanceJobName>();
+
+  /** Runs one maintenance job, records its health, and logs a failure once per cause. */
+  async function runMaintenance(name: MaintenanceJobName): Promise<unknown> {
+    // A run still going when the next is due (a slow rebuild after Redis lost its data) is not doubled.
+    if (running.has(name)) return { skipped: 'the previous run is still going' };
+    running.add(name);
+    const record = (error: string | null) =>
+      recordJobRun(deps.redis, deps.scripts.keys, name, periods[name] ?? 0, error).catch(() => undefined);
+    try {
+      const report = await MAINTENANCE_JOB_TABLE[name].run(deps, options);
+      await record(null);
+      const streak = failing.get(name);
+      if (streak) {
+        failing.delete(name);
+        log.info({ job: name, failedRuns: streak.runs }, 'maintenance job recovered');
+      }
+      return report;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await record(message);
+      const cause = message.replace(/\d+/g, '#');
+      const streak = failing.get(name);
+      const now = Date.now();
+      if (!streak || streak.cause !== cause) {
+        failing.set(name, { cause, runs: 1, loggedAt: now });
+        log.error({ err: error, job: name }, 'maintenance job failed; logged again when its cause changes or it recovers');
+      } else {
+        streak.runs++;
+        if (now - streak.loggedAt >= RELOG_FAILING_MS) {
+          streak.loggedAt = now;
+          log.error({ job: name, failedRuns: streak.runs, cause: message }, 'maintenance job still failing');
+        }
+      }
+      throw error;
+    } finally {
+      running.delete(name);
+    }
+  }
+
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix, skipVersionCheck: true });
   maintenanceQueue.on('error', () => undefined);
   const maintenance = new Worker(
     MAINTENANCE_QUEUE,
-    async (job) => handlerFor(maintenanceHandlers, job.name)(deps),
+    async (job) => {
+      if (!isMaintenanceJob(job.name)) throw new Error(`no handler for job ${job.name}`);
+      return runMaintenance(job.name);
+    },
     {
       connection,
       prefix,
-      concurrency: 1,
+      // Side by side: one slow or failing job never holds up the others.
+      concurrency: MAINTENANCE_JOBS.length,
       skipVersionCheck: true,
       removeOnComplete: { count: 10 },
       removeOnFail: { count: 100 },
     },
   );
+  for (const worker of [results, maintenance]) worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
 
-  for (const worker of [results, maintenance]) {
-    worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
-    worker.on('failed', (job, error) =>
-      log.error({ err: error, queue: worker.name, job: job?.name, job_id: job?.id, attempts: job?.attemptsMade }, 'job failed'),
-    );
+  /** Schedules every job that is on; `all`: also those Redis still has (at start, when periods may have changed). */
+  async function schedule(all: boolean): Promise<MaintenanceJobName[]> {
+    const present = all ? new Set<string>() : new Set((await maintenanceQueue.getJobSchedulers()).map((scheduler) => scheduler.key));
+    const scheduled: MaintenanceJobName[] = [];
+    for (const name of MAINTENANCE_JOBS) {
+      const every = periods[name];
+      if (every === null) {
+        if (all) await Promise.all([maintenanceQueue.removeJobScheduler(name), forgetJob(deps.redis, deps.scripts.keys, name)]);
+      } else if (!present.has(name)) {
+        await maintenanceQueue.upsertJobScheduler(name, { every }, { name });
+        scheduled.push(name);
+      }
+    }
+    return scheduled;
   }
+  // The last worker started sets the periods.
+  await schedule(true);
 
-  // Schedulers live in Redis: one schedule however many workers run; the last worker started sets it.
-  await maintenanceQueue.upsertJobScheduler('sync', { every: options.syncEveryMs ?? 1_000 }, { name: 'sync' });
-  if (deps.config.AUTO_CLEANUP) {
-    await maintenanceQueue.upsertJobScheduler('cleanup', { every: deps.config.CLEANUP_INTERVAL * 1000 }, { name: 'cleanup' });
-  } else {
-    await maintenanceQueue.removeJobScheduler('cleanup');
-  }
   const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const beat = () => workerBeat(deps.redis, deps.scripts.keys, workerId).catch((error: unknown) => log.debug({ err: error }, 'worker heartbeat failed'));
+  const beat = async () => {
+    await workerBeat(deps.redis, deps.scripts.keys, workerId).catch((error: unknown) => log.debug({ err: error }, 'worker heartbeat failed'));
+    const restored = await schedule(false).catch(() => []);
+    if (restored.length > 0) log.warn({ jobs: restored }, 'job schedulers were missing from Redis (its data was lost); scheduled again');
+  };
   await beat();
-  const beating = setInterval(beat, WORKER_BEAT_MS).unref();
+  const beating = setInterval(() => void beat(), WORKER_BEAT_MS).unref();
 
-  log.info({ prefix, worker: workerId, cleanup: deps.config.AUTO_CLEANUP ? `every ${deps.config.CLEANUP_INTERVAL} s` : 'off' }, 'worker started');
+  log.info({ prefix, worker: workerId, cleanup: periods.cleanup === null ? 'off' : `every ${periods.cleanup / 1000} s` }, 'worker started');
 
   return {
     async close() {

@@ -60,9 +60,9 @@ describe('cleanup (SPEC §3)', () => {
   it('fails the tasks of an agent unseen for AGENT_ACTIVE_THRESHOLD, saying since when', async () => {
     const t0 = Date.now();
     const { agentId, tasks } = await agentWithTasks(2, t0, 'lab-agent');
-    expect((await cleanup(h.deps, t0 + (ACTIVE - 1) * 1000)).failedTasks).toBe(0);
+    expect((await cleanup(h.deps, t0 + (ACTIVE - 1) * 1000)).silentAgents).toBe(0);
     const report = await cleanup(h.deps, t0 + ACTIVE * 1000 + 1);
-    expect(report.failedTasks).toBeGreaterThanOrEqual(2);
+    expect(report.silentAgents).toBeGreaterThanOrEqual(2);
     await drainResults();
     for (const task of tasks) {
       const row = await findTask(h.deps.db, task.task_id);
@@ -142,7 +142,7 @@ describe('cleanup (SPEC §3)', () => {
     await cleanup(h.deps, t0 + (DROP - 1) * 1000); // silent, not yet forgotten
     expect(await h.deps.db.selectFrom('agents').select('id').where('id', '=', agentId).execute()).toHaveLength(1);
     const report = await cleanup(h.deps, t0 + DROP * 1000 + 1);
-    expect(report.droppedAgents).toBeGreaterThanOrEqual(1);
+    expect(report.forgottenAgents).toBeGreaterThanOrEqual(1);
     await drainResults();
     expect(await h.deps.db.selectFrom('agents').select('id').where('id', '=', agentId).execute()).toEqual([]);
     expect(await h.deps.db.selectFrom('agent_capabilities').select('agent_id').where('agent_id', '=', agentId).execute()).toEqual([]);
@@ -158,7 +158,7 @@ describe('cleanup (SPEC §3)', () => {
     const db = createDb(h.env.config.DATABASE_URI, { max: 1, onQuery: (sql) => queries.push(sql) });
     try {
       const report = await cleanup({ ...h.deps, db }, t0);
-      expect(report.failedTasks).toBeGreaterThanOrEqual(3);
+      expect(report.silentAgents).toBeGreaterThanOrEqual(3);
       expect(queries.length).toBeGreaterThan(0);
       expect(queries.filter((sql) => /\btasks\b/.test(sql))).toEqual([]);
     } finally {
@@ -181,6 +181,6 @@ describe('cleanup (SPEC §3)', () => {
     for (let n = 0; n < 3_000; n++) pipeline.zadd(h.deps.scripts.keys.agentsSeen, t0 - 3_600_000, randomUUID());
     await pipeline.exec();
     expect(await h.deps.redis.zcount(h.deps.scripts.keys.holders, '-inf', t0)).toBe(0);
-    expect((await cleanup(h.deps, t0 + ACTIVE * 1000 + 1)).failedTasks).toBe(0);
+    expect((await cleanup(h.deps, t0 + ACTIVE * 1000 + 1)).silentAgents).toBe(0);
   });
 });

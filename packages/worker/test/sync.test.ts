@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTask, insertTask } from '@afm/shared/db/tasks';
 import { taskQueueName, type TaskJob } from '@afm/shared/queues';
 import { deleteKeysWithPrefix } from '@afm/shared/redis';
-import { reconcileTasks, requeueUnsavedResults, syncAgents, syncClaims } from '../src/services/sync.service.js';
+import { reconcileTasks, requeueUnsavedResults } from '../src/services/reconcile.service.js';
+import { syncAgents, syncClaims } from '../src/services/sync.service.js';
 import { startWorkerHarness, type WorkerHarness } from './harness.js';
 
 let h: WorkerHarness;
@@ -61,6 +62,24 @@ describe('sync', () => {
     const updated = await h.deps.db.selectFrom('agents').selectAll().where('id', '=', agentId).executeTakeFirstOrThrow();
     expect(updated.country).toBeNull();
     expect(updated.first_seen.getTime()).toBe(agent.first_seen.getTime());
+  });
+
+  it('writes 1,000 agents of 22 capabilities in one sync: more rows than a statement may have parameters (issue 11)', async () => {
+    const capabilities = JSON.stringify(Object.fromEntries(Array.from({ length: 22 }, (_, i) => [`many-${i}`, { version: 1 }])));
+    const ids = Array.from({ length: 1_000 }, () => randomUUID());
+    await Promise.all(
+      ids.map((agentId) =>
+        h.deps.scripts.claimTasks({ agentId, name: 'fleet', location: '', capabilities, agentTime: 't', maxTasks: 0, queues: [], now: Date.now() }),
+      ),
+    );
+    expect(await syncAgents(h.deps)).toBeGreaterThanOrEqual(1_000);
+    const { n } = await h.deps.db
+      .selectFrom('agent_capabilities')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('task_type', 'like', 'many-%')
+      .executeTakeFirstOrThrow();
+    expect(Number(n)).toBe(22_000);
+    expect(await h.deps.redis.scard(h.deps.scripts.keys.agentsDirty)).toBe(0);
   });
 
   it('queues again an accepted outcome whose results job was lost', async () => {

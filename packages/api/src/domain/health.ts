@@ -1,5 +1,6 @@
 /** Liveness and readiness: is each store reachable right now? */
 import { sql } from 'kysely';
+import { describeJob, jobState, readJobHealth } from '@afm/shared/ops/jobs';
 import { liveWorkers } from '@afm/shared/ops/workers';
 import type { ApiDeps } from '../deps.js';
 
@@ -9,6 +10,10 @@ export interface Readiness {
   postgres: string;
   /** Worker processes that beat lately; informational — replicas serve (and results wait) without one. Null when Redis does not answer. */
   workers: number | null;
+  /** The worker's maintenance jobs: "ok", or what is wrong with one ("failing since …", "stalled: …"). */
+  jobs: Record<string, string>;
+  /** Some maintenance job is failing or stalled: the replica serves, but the fleet's upkeep is not done. */
+  degraded: boolean;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -30,11 +35,19 @@ async function check(probe: () => Promise<unknown>): Promise<string> {
   }
 }
 
-export async function readiness(deps: Pick<ApiDeps, 'db' | 'redis' | 'scripts'>): Promise<Readiness> {
+export async function readiness(deps: Pick<ApiDeps, 'db' | 'redis' | 'scripts'>, now = Date.now()): Promise<Readiness> {
   let workers: number | null = null;
+  let jobs: Record<string, string> = {};
+  let degraded = false;
   const [redis, postgres] = await Promise.all([
-    check(async () => (workers = await liveWorkers(deps.redis, deps.scripts.keys))),
+    check(async () => {
+      const [live, health] = await Promise.all([liveWorkers(deps.redis, deps.scripts.keys, now), readJobHealth(deps.redis, deps.scripts.keys)]);
+      workers = live;
+      jobs = Object.fromEntries(health.map((job) => [job.job, describeJob(job, now)]));
+      degraded = health.some((job) => jobState(job, now) !== 'ok');
+    }),
     check(() => sql`select 1`.execute(deps.db)),
   ]);
-  return { ready: redis === 'ok' && postgres === 'ok', redis, postgres, workers: redis === 'ok' ? workers : null };
+  const redisOk = redis === 'ok';
+  return { ready: redisOk && postgres === 'ok', redis, postgres, workers: redisOk ? workers : null, jobs: redisOk ? jobs : {}, degraded: redisOk && degraded };
 }

@@ -15,8 +15,19 @@ const Workers = z
   .int()
   .nullable()
   .describe(`Worker processes that sent a heartbeat within ${WORKER_STALE_MS / 1000} s (null: unknown). Readiness does not depend on it: results wait in Redis for a worker`);
-const Readiness = z.object({ status: z.literal('ready'), redis: z.literal('ok'), postgres: z.literal('ok'), workers: Workers }).meta({ id: 'Readiness' });
-const NotReady = ErrorBody.extend({ redis: z.string(), postgres: z.string(), workers: Workers }).meta({ id: 'NotReady' });
+const Jobs = z
+  .record(z.string(), z.string())
+  .describe('The worker\'s maintenance jobs (sync, reconcile, deadlines, cleanup): "ok", or since when one fails and why, or that it stopped running');
+const Readiness = z
+  .object({
+    status: z.enum(['ready', 'degraded']).describe('degraded: the replica serves, but a maintenance job of the worker is failing or stalled (see jobs)'),
+    redis: z.literal('ok'),
+    postgres: z.literal('ok'),
+    workers: Workers,
+    jobs: Jobs,
+  })
+  .meta({ id: 'Readiness' });
+const NotReady = ErrorBody.extend({ redis: z.string(), postgres: z.string(), workers: Workers, jobs: Jobs }).meta({ id: 'NotReady' });
 
 export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   app.get('/healthz', {
@@ -31,18 +42,20 @@ export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
 
   app.get('/readyz', {
     schema: {
-      summary: 'Readiness: Redis and Postgres both answer; 503 says which does not',
+      summary: 'Readiness: Redis and Postgres both answer (503 says which does not); status degraded when a worker job fails or stalls',
       tags: ['operations'],
       security: [],
       response: { 200: Readiness, 503: NotReady },
     },
     handler: async (_request, reply) => {
       const state = await readiness(deps);
-      if (state.ready) return reply.code(200).send({ status: 'ready', redis: 'ok', postgres: 'ok', workers: state.workers });
+      if (state.ready) {
+        return reply.code(200).send({ status: state.degraded ? 'degraded' : 'ready', redis: 'ok', postgres: 'ok', workers: state.workers, jobs: state.jobs });
+      }
       const down = [state.redis === 'ok' ? null : 'Redis', state.postgres === 'ok' ? null : 'Postgres'].filter(Boolean).join(' and ');
       return reply
         .code(503)
-        .send({ ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`), redis: state.redis, postgres: state.postgres, workers: state.workers });
+        .send({ ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`), redis: state.redis, postgres: state.postgres, workers: state.workers, jobs: state.jobs });
     },
   });
 

@@ -9,11 +9,12 @@ import type { Logger } from '@afm/shared/logger';
 import { waitFor } from '@afm/shared/testing/wait';
 import { startApiServer, type ApiServer } from '@afm/api/server';
 import { runWorker } from '@afm/worker/main';
+import type { WorkerOptions } from '@afm/worker/worker';
 
 export const startReplica = (config: Config, logger: Logger): Promise<ApiServer> =>
   startApiServer({ config, logger, host: '127.0.0.1', port: 0 });
 
-export const startInProcessWorker = (config: Config, logger: Logger) => runWorker({ config, logger });
+export const startInProcessWorker = (config: Config, logger: Logger, options: WorkerOptions = {}) => runWorker({ config, logger, ...options });
 
 const BIN = fileURLToPath(new URL('../../bin/slamon-afm.js', import.meta.url));
 

@@ -7,25 +7,19 @@
  * Its cost follows the agents that went quiet while holding tasks, never the history of finished tasks
  * nor the number of agents that went away: it reads Redis' index of agents holding tasks.
  */
-import { submitLostClaims, submitResults } from '@afm/shared/dispatch/results';
-import type { LostClaim } from '@afm/shared/dispatch/scripts';
+import { deleteAgents, deleteAgentsUnseenSince } from '@afm/shared/db/agents';
 import { isoUtc } from '@afm/shared/time';
 import type { WorkerDeps } from '../deps.js';
+import { runSteps } from '../jobs/steps.js';
+import { settleLostClaims } from './lost-claims.js';
 
 const PAGE = 500;
 
 type Deps = Pick<WorkerDeps, 'db' | 'redis' | 'scripts' | 'results' | 'config' | 'logger'>;
 
-export interface CleanupReport {
-  failedTasks: number;
-  droppedAgents: number;
-}
-
-export async function cleanup(deps: Deps, now = Date.now()): Promise<CleanupReport> {
-  const failedTasks = await failTasksOfSilentAgents(deps, now);
-  const droppedAgents = await dropForgottenAgents(deps, now);
-  return { failedTasks, droppedAgents };
-}
+/** Silent agents' tasks, then forgotten agents: each step runs even when the other fails. */
+export const cleanup = (deps: Deps, now = Date.now()) =>
+  runSteps({ silentAgents: () => failTasksOfSilentAgents(deps, now), forgottenAgents: () => dropForgottenAgents(deps, now) });
 
 /**
  * Agents holding tasks and last seen before `cutoff`, a page at a time, oldest first, with their
@@ -62,51 +56,6 @@ export async function failTasksOfSilentAgents(deps: Deps, now: number): Promise<
   return total;
 }
 
-/**
- * Claims lost to silence or a timeout: queues the failures for Postgres and wakes a poll for each task
- * that went back to its queue. Returns how many failed.
- */
-export async function settleLostClaims(deps: Deps, lost: LostClaim[], now: number, why: string): Promise<number> {
-  try {
-    await submitLostClaims(deps.results, lost, now);
-  } catch (error) {
-    // The failures are accepted in Redis already; sync queues them again.
-    deps.logger.warn({ err: error }, 'failed tasks not queued yet; sync will queue them');
-  }
-  for (const { taskId, agentId, error, attempts } of lost) {
-    if (error === null) {
-      deps.logger.info({ event: 'task.retried', task_id: taskId, agent_id: agentId, attempts }, `task back in its queue: ${why}`);
-    } else {
-      deps.logger.info({ event: 'task.expired', task_id: taskId, agent_id: agentId }, `task failed: ${why}`);
-    }
-  }
-  const retried = lost.filter((claim) => claim.error === null);
-  if (retried.length > 0) await wakeFor(deps, retried.map((claim) => claim.taskId));
-  return lost.length - retried.length;
-}
-
-/** Wakes a long poll for each of these tasks, back in their queues. */
-async function wakeFor(deps: Deps, taskIds: string[]): Promise<void> {
-  const pipeline = deps.redis.pipeline();
-  for (const id of taskIds) pipeline.hget(deps.scripts.keys.task(id), 'queue');
-  const queues = ((await pipeline.exec()) ?? []).map(([, queue]) => queue as string | null);
-  await Promise.all(queues.map((queue) => (queue ? deps.scripts.wakeOne(queue) : undefined)));
-}
-
-/** Tasks whose task_ttl or task_timeout ended (run by the sync job, every second). */
-export async function enforceDeadlines(deps: Deps, now = Date.now()): Promise<{ expired: number; timedOut: number }> {
-  const expired = await deps.scripts.expireTasks(now, PAGE);
-  if (expired.length > 0) {
-    await submitResults(
-      deps.results,
-      expired.map(({ taskId, error }) => ({ task_id: taskId, outcome: { state: 'failed' as const, error }, finished_at: now, agent_id: null, claimed_at: null })),
-    );
-    for (const { taskId } of expired) deps.logger.info({ event: 'task.expired', task_id: taskId }, 'task failed: not claimed within its task_ttl');
-  }
-  const timedOut = await settleLostClaims(deps, await deps.scripts.timeoutTasks(now, PAGE), now, 'no result within its task_timeout');
-  return { expired: expired.length, timedOut };
-}
-
 export async function dropForgottenAgents(deps: Deps, now: number): Promise<number> {
   const cutoff = now - deps.config.AGENT_DROP_THRESHOLD * 1000;
   const dropped: string[] = [];
@@ -120,12 +69,10 @@ export async function dropForgottenAgents(deps: Deps, now: number): Promise<numb
     offset += ids.length - done.length;
     if (ids.length < PAGE) break;
   }
-  if (dropped.length > 0) {
-    await deps.db.deleteFrom('agents').where('id', 'in', dropped).execute();
-  }
+  await deleteAgents(deps.db, dropped);
   // Agents Postgres knows but Redis forgot (e.g. after a Redis flush) are forgotten by their last_seen.
-  const stale = await deps.db.deleteFrom('agents').where('last_seen', '<', new Date(cutoff)).returning('id').execute();
-  const all = new Set([...dropped, ...stale.map((row) => row.id)]);
+  const stale = await deleteAgentsUnseenSince(deps.db, new Date(cutoff));
+  const all = new Set([...dropped, ...stale]);
   for (const id of all) deps.logger.info({ event: 'agent.dropped', agent_id: id }, 'agent forgotten');
   return all.size;
 }
