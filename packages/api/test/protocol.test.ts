@@ -78,12 +78,35 @@ describe('POST /task (SPEC §2.3)', () => {
     expectError(await post('/task', task), 400, 'AFM_ERR_VALIDATION', field);
   });
 
-  it('refuses a task_id seen before, also after the task finished', async () => {
-    const task = newTask();
+  it('refuses a task_id seen before with other content, also after the task finished', async () => {
+    const task = { ...newTask(), task_data: { a: 1, b: [1, { c: 'x' }] } };
     expect((await post('/task', task)).statusCode).toBe(200);
     expectError(await post('/task', { ...newTask(), task_id: task.task_id }), 400, 'AFM_ERR_DUPLICATE_TASK', task.task_id);
+    for (const changed of [{ test_id: randomUUID() }, { task_version: 2 }, { task_data: { a: 1 } }, { task_data: { ...task.task_data, a: 2 } }, { task_ttl: 60 }]) {
+      expectError(await post('/task', { ...task, ...changed }), 400, 'AFM_ERR_DUPLICATE_TASK');
+    }
     await persist(task.task_id, { state: 'completed', result: {} });
-    expectError(await post('/task/', task), 400, 'AFM_ERR_DUPLICATE_TASK');
+    expectError(await post('/task/', { ...task, task_data: {} }), 400, 'AFM_ERR_DUPLICATE_TASK');
+  });
+
+  it('answers an identical repeat with 200 and stores nothing new, also after the task finished (SPEC §2.3)', async () => {
+    const task = { ...newTask(), task_data: { a: 1, b: [1, { c: 'x', d: 1.5 }] } };
+    expect((await post('/task', task)).statusCode).toBe(200);
+    // The same JSON values: key order and the spelling of numbers do not matter.
+    const reordered = `{"task_data":{"b":[1.0,{"d":15e-1,"c":"x"}],"a":1},"task_version":1,"task_type":${JSON.stringify(task.task_type)},"test_id":"${task.test_id.toUpperCase()}","task_id":"${task.task_id}"}`;
+    for (const again of [JSON.stringify(task), reordered]) {
+      const response = await h.app.inject({ method: 'POST', url: '/task', headers: { 'content-type': 'application/json' }, payload: again });
+      expect(response.statusCode, response.body).toBe(200);
+      expect(response.body).toBe('');
+    }
+    // Queued once: one poll gets it, the next finds nothing.
+    const agent = newPoll({ [task.task_type]: { version: 1 } });
+    expect((await post('/tasks', agent)).json().tasks).toHaveLength(1);
+    expect((await post('/tasks', agent)).json().tasks).toHaveLength(0);
+    await persist(task.task_id, { state: 'completed', result: { ok: 1 } });
+    expect((await post('/task', task)).statusCode).toBe(200);
+    expect((await get(`/task/${task.task_id}`)).json()).toMatchObject({ task_result: { ok: 1 } });
+    expect((await post('/tasks', agent)).json().tasks).toHaveLength(0);
   });
 
   it('treats upper- and lower-case ids as the same id', async () => {
@@ -92,13 +115,19 @@ describe('POST /task (SPEC §2.3)', () => {
     expect((await post('/task', upper)).statusCode).toBe(200);
     expect((await get(`/task/${task.task_id.toUpperCase()}`)).statusCode).toBe(200);
     expect((await get(`/task/${task.task_id}`)).json().task_id).toBe(task.task_id);
-    expectError(await post('/task', task), 400, 'AFM_ERR_DUPLICATE_TASK');
+    expect((await post('/task', task)).statusCode).toBe(200);
+    expectError(await post('/task', { ...task, task_data: { other: true } }), 400, 'AFM_ERR_DUPLICATE_TASK');
   });
 
-  it('accepts exactly one of many simultaneous posts of one id', async () => {
+  it('accepts exactly one of many simultaneous posts of one id with different content, and every identical one', async () => {
     const task = newTask();
-    const responses = await Promise.all(Array.from({ length: 10 }, () => post('/task', task)));
-    expect(responses.map((r) => r.statusCode).sort()).toEqual([200, ...Array(9).fill(400)]);
+    const different = await Promise.all(Array.from({ length: 10 }, (_, n) => post('/task', { ...task, task_data: { n } })));
+    expect(different.map((r) => r.statusCode).sort()).toEqual([200, ...Array(9).fill(400)]);
+    const same = newTask();
+    const identical = await Promise.all(Array.from({ length: 10 }, () => post('/task', same)));
+    expect(identical.map((r) => r.statusCode)).toEqual(Array(10).fill(200));
+    const claimed = (await post('/tasks', newPoll({ [same.task_type]: { version: 1 } }, { max_tasks: 20 }))).json().tasks;
+    expect(claimed.map((t: { task_id: string }) => t.task_id)).toEqual([same.task_id]);
   });
 });
 
@@ -217,13 +246,34 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
     return { task, agentId: poll.agent_id };
   }
 
-  it('accepts the first result with 200 and an empty body, and refuses a second', async () => {
+  it('accepts the first result with 200 and an empty body, and refuses a different second one', async () => {
     const { task } = await claimedTask();
     const response = await post('/tasks/response/', { protocol: 1, task_id: task.task_id, task_data: { ok: true } });
     expect(response.statusCode).toBe(200);
     expect(response.body).toBe('');
-    expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: true } }), 400, 'AFM_ERR_TASK_FINISHED');
+    expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: false } }), 400, 'AFM_ERR_TASK_FINISHED');
     expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'late' }), 400, 'AFM_ERR_TASK_FINISHED');
+  });
+
+  it('answers an identical repeat of the accepted outcome with 200 and changes nothing, before and after Postgres has it (SPEC §2.2)', async () => {
+    const outcomes: ({ task_data: Record<string, unknown> } | { task_error: string })[] = [{ task_data: { ok: true, n: [1, 2] } }, { task_error: 'it broke' }];
+    for (const outcome of outcomes) {
+      const { task } = await claimedTask();
+      const first = { protocol: 1, task_id: task.task_id, ...outcome };
+      expect((await post('/tasks/response', first)).statusCode).toBe(200);
+      // Still in Redis (answered): the same outcome again, and with keys in another order.
+      const again = await post('/tasks/response', 'task_data' in outcome ? { task_data: { n: [1, 2], ok: true }, task_id: task.task_id, protocol: 1 } : first);
+      expect(again.statusCode, again.body).toBe(200);
+      expect(again.body).toBe('');
+      await persist(task.task_id, 'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error });
+      // In Postgres (Redis keeps a tombstone), and once Redis forgot the task altogether.
+      expect((await post('/tasks/response', first)).statusCode).toBe(200);
+      await h.deps.redis.del(h.deps.scripts.keys.task(task.task_id));
+      expect((await post('/tasks/response', first)).statusCode).toBe(200);
+      expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'other' }), 400, 'AFM_ERR_TASK_FINISHED');
+      const view = (await get(`/task/${task.task_id}`)).json();
+      expect(view.task_result ?? view.task_error).toEqual('task_data' in outcome ? outcome.task_data : outcome.task_error);
+    }
   });
 
   it('accepts exactly one of many simultaneous results', async () => {

@@ -149,11 +149,13 @@ describe('POST /api/tasks', () => {
     expect((await h.app.inject({ method: 'GET', url: `/task/${task.task_id}` })).statusCode).toBe(200);
   });
 
-  it('keeps given ids and refuses a used one, like POST /task', async () => {
+  it('keeps given ids and refuses a used one for another task, like POST /task', async () => {
     const ids = { task_id: randomUUID(), test_id: randomUUID() };
     const made = await h.app.inject({ method: 'POST', url: '/api/tasks', ...json({ ...ids, task_type: 'made', task_version: 1 }) });
     expect(made.json()).toMatchObject(ids);
-    const again = await h.app.inject({ method: 'POST', url: '/api/tasks', ...json({ ...ids, task_type: 'made', task_version: 1 }) });
+    const same = await h.app.inject({ method: 'POST', url: '/api/tasks', ...json({ ...ids, task_type: 'made', task_version: 1 }) });
+    expect(same.statusCode).toBe(201);
+    const again = await h.app.inject({ method: 'POST', url: '/api/tasks', ...json({ ...ids, task_type: 'made', task_version: 2 }) });
     expect(again.statusCode).toBe(400);
     expect(again.json().code).toBe('AFM_ERR_DUPLICATE_TASK');
     const bad = await h.app.inject({ method: 'POST', url: '/api/tasks', ...json({ task_type: 'made', task_version: 'one' }) });

@@ -109,12 +109,51 @@ describe('authentication', () => {
     expect((await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: own.task_id, task_data: {} })).statusCode).toBe(200);
   });
 
+  it("binds both ways: another token cannot answer a bound agent's task (issue 11), nor repeat its answer", async () => {
+    const type = `bb-${randomUUID().slice(0, 6)}`;
+    const task = newTask(type);
+    expect((await request('POST', '/task', BPMS, task)).statusCode).toBe(200);
+    expect((await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID))).json().tasks).toHaveLength(1);
+    const forged = await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: task.task_id, task_data: { forged: true } });
+    expect(forged.statusCode).toBe(403);
+    expect(forged.json()).toMatchObject({ code: 'AFM_ERR_FORBIDDEN', message: expect.stringMatching(/own token/) });
+    const own = { protocol: 1, task_id: task.task_id, task_data: { own: true } };
+    expect((await request('POST', '/tasks/response', BOUND, own)).statusCode).toBe(200);
+    // Its repeat is its own to make: the same body with the shared token is refused too.
+    expect((await request('POST', '/tasks/response', AGENT, own)).statusCode).toBe(403);
+    expect((await request('POST', '/tasks/response', BOUND, own)).statusCode).toBe(200);
+    // After Redis forgot the claim, the rebuilt claim is checked the same way.
+    const later = newTask(type);
+    await request('POST', '/task', BPMS, later);
+    await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID));
+    const { recordClaims } = await import('@afm/shared/db/tasks');
+    await recordClaims(h.deps.db, [{ task_id: later.task_id, agent_id: BOUND_AGENT_ID, claimed_at: Date.now(), attempts: 1 }]);
+    await h.deps.redis.del(h.deps.scripts.keys.task(later.task_id));
+    expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(403);
+    expect((await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(200);
+  });
+
+  it('lets the shared token answer, and repeat, the tasks of agents without their own token', async () => {
+    const type = `sh-${randomUUID().slice(0, 6)}`;
+    const task = newTask(type);
+    await request('POST', '/task', BPMS, task);
+    expect((await request('POST', '/tasks', AGENT, pollBody([type]))).json().tasks).toHaveLength(1);
+    const result = { protocol: 1, task_id: task.task_id, task_data: { n: 1 } };
+    expect((await request('POST', '/tasks/response', AGENT, result)).statusCode).toBe(200);
+    expect((await request('POST', '/tasks/response', AGENT, result)).statusCode).toBe(200);
+    // Not a repeat from the agent that answered: refused.
+    expect((await request('POST', '/tasks/response', BOUND, result)).statusCode).toBe(400);
+  });
+
   it('never logs a token', async () => {
     await request('GET', '/api/summary', ADMIN);
     await request('GET', '/api/summary', 'wrong-token-abcdefghijklmnop');
+    // Some clients put a token in the URL; request lines at debug mask it.
+    await request('GET', '/api/summary?token=query-token-abcdefghijklmnop&access_token=query-token-abcdefghijklmnop&limit=5', ADMIN);
     expect(logLines.length).toBeGreaterThan(0);
     const text = logLines.join('');
-    for (const token of [AGENT, BPMS, ADMIN, BOUND, 'wrong-token-abcdefghijklmnop']) expect(text).not.toContain(token);
+    for (const token of [AGENT, BPMS, ADMIN, BOUND, 'wrong-token-abcdefghijklmnop', 'query-token-abcdefghijklmnop']) expect(text).not.toContain(token);
+    expect(text).toContain('token=***');
   });
 
   it('reads tokens from a file, and stops on a bad one', () => {

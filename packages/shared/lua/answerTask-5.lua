@@ -10,8 +10,10 @@
     ARGV[5] the outcome's event: "completed" or "failed"
     ARGV[6] the agent that must hold the claim (a bound agent token), or "" for any
 
-  Output: {"ok", agent id, claimed at, attempts} when accepted; otherwise {state}, with state "missing" when
-  Redis does not know the task and "other-agent" when another agent than ARGV[6] holds it.
+  Output: {"ok", agent id, claimed at, attempts} when accepted; {"answered", outcome JSON, agent id} when
+  an outcome was accepted before (the caller tells an identical repeat from a conflicting one);
+  otherwise {state}, with state "missing" when Redis does not know the task and "other-agent" when
+  another agent than ARGV[6] holds it.
 ]]
 local rcall = redis.call
 
@@ -19,6 +21,10 @@ local rcall = redis.call
 
 local state = rcall("HGET", KEYS[1], "state")
 if not state then return {"missing"} end
+if state == "answered" then
+  local first = rcall("HMGET", KEYS[1], "outcome", "agent")
+  return {"answered", first[1] or "", first[2] or ""}
+end
 if state ~= "claimed" then return {state} end
 
 local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue", "attempts")

@@ -9,16 +9,16 @@
     ARGV[1] task id    ARGV[2] now (ms)    ARGV[3] outcome JSON    ARGV[4] held-set key prefix
     ARGV[5] BullMQ key prefix    ARGV[6] the task's queue
 
-  Output: {"cancelled", agent id or "", claimed at or ""}, or {state} when it was not cancelled
-  ("answered"/"done": finished).
+  Output: {"cancelled", agent id or "", claimed at or ""}, or {state, outcome JSON or "", finished at or ""}
+  when it was not cancelled ("answered"/"done": finished; the outcome until Postgres has it).
 ]]
 local rcall = redis.call
 
 --- @include "settleTask"
 
-local task = rcall("HMGET", KEYS[1], "state", "agent", "claimed_at")
+local task = rcall("HMGET", KEYS[1], "state", "agent", "claimed_at", "outcome", "finished_at")
 local state = task[1] or "waiting"
-if state ~= "waiting" and state ~= "claimed" then return {state} end
+if state ~= "waiting" and state ~= "claimed" then return {state, task[4] or "", task[5] or ""} end
 
 local queueKey = ARGV[5] .. ":" .. ARGV[6] .. ":"
 if state == "waiting" then

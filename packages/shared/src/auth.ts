@@ -81,6 +81,11 @@ export class Tokens {
     return this.entries.some((entry) => entry.agentId === id);
   }
 
+  /** Whether any agent token is bound to an agent (then answers are checked against the claim's holder). */
+  get hasBoundAgents(): boolean {
+    return this.entries.some((entry) => entry.agentId !== undefined);
+  }
+
   /** The credential of a presented token, or undefined; every configured token is compared. */
   identify(token: string): Credential | undefined {
     const presented = digest(token);

@@ -1,16 +1,20 @@
 /**
  * Cancel (issue 7) — DELETE /task/<id>: a waiting or claimed task becomes failed with task_error
- * "cancelled" (the agent's later result is refused); a finished task is a 409 and stays as it is.
+ * "cancelled" (the agent's later result is refused); a finished task is a 409 and stays as it is. A
+ * cancelled task cancelled again answers as the first time did, so the request may be retried.
  */
 import { submitResult } from '@afm/shared/dispatch/results';
 import { AfmError } from '@afm/shared/errors';
 import type { z } from 'zod';
 import type { CancelResponse } from '@afm/shared/protocol';
-import { taskQueueName } from '@afm/shared/queues';
+import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import { isoUtc } from '@afm/shared/time';
 import { taskOptionsOf } from '@afm/shared/db/tasks';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
+
+const CANCELLED = 'cancelled';
+const isCancel = (outcome: TaskOutcome | null) => outcome?.state === 'failed' && outcome.error === CANCELLED;
 
 export async function cancelTask(
   deps: Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger'>,
@@ -18,16 +22,28 @@ export async function cancelTask(
 ): Promise<z.infer<typeof CancelResponse>> {
   const task = await guard('Postgres', () => deps.tasks.find(taskId));
   if (!task) throw new AfmError('AFM_ERR_TASK_NOT_FOUND', `no task with task_id ${taskId}`);
+  const cancelled = (at: number | Date) => ({ task_id: taskId, task_failed: isoUtc(at), task_error: CANCELLED }) as const;
   const finished = () => new AfmError('AFM_ERR_TASK_FINISHED_CONFLICT', `task ${taskId} is finished already; it stays as it is`);
-  if (task.finished_at) throw finished();
+  if (task.finished_at) {
+    if (task.state === 'failed' && task.error === CANCELLED) return cancelled(task.finished_at);
+    throw finished();
+  }
   const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
   const now = Date.now();
   const reply = await guard('Redis', () => deps.scripts.cancelTask(taskId, queue, now));
-  if (!reply.cancelled) throw finished();
+  if (!reply.cancelled) {
+    if (isCancel(reply.outcome) && reply.finishedAt !== null) return cancelled(reply.finishedAt);
+    if (reply.state === 'done') {
+      // Postgres has the outcome since it was read above.
+      const stored = await guard('Postgres', () => deps.tasks.find(taskId));
+      if (stored?.finished_at && stored.state === 'failed' && stored.error === CANCELLED) return cancelled(stored.finished_at);
+    }
+    throw finished();
+  }
   try {
     await submitResult(deps.results, {
       task_id: taskId,
-      outcome: { state: 'failed', error: 'cancelled' },
+      outcome: { state: 'failed', error: CANCELLED },
       finished_at: now,
       agent_id: reply.agentId,
       claimed_at: reply.claimedAt,
@@ -36,5 +52,5 @@ export async function cancelTask(
     deps.logger.warn({ err: error, task_id: taskId }, 'cancellation accepted but not queued yet; sync will queue it');
   }
   deps.logger.info({ event: 'task.cancelled', task_id: taskId, agent_id: reply.agentId }, 'task cancelled');
-  return { task_id: taskId, task_failed: isoUtc(now), task_error: 'cancelled' };
+  return cancelled(now);
 }

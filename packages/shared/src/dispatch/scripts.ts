@@ -93,7 +93,10 @@ function lostClaims(reply: string[]): LostClaim[] {
 
 export type AnswerReply =
   | { accepted: true; agentId: string; claimedAt: number; attempts: number }
-  | { accepted: false; state: 'missing' | 'waiting' | 'answered' | 'done' | 'other-agent' | (string & {}) };
+  /** An outcome was accepted before: this one, and the agent that held the claim. */
+  | { accepted: false; state: 'answered'; first: TaskOutcome; agentId: string | null }
+  /** `missing`: Redis does not know the task; `done`: its outcome is in Postgres; `other-agent`: not the given holder's. */
+  | { accepted: false; state: 'missing' | 'waiting' | 'done' | 'other-agent' };
 
 /** Typed access to AFM's scripts on one ioredis client, for one key prefix. */
 export class DispatchScripts {
@@ -168,7 +171,8 @@ export class DispatchScripts {
       holder,
     )) as string[];
     if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]), attempts: Number(reply[3]) };
-    return { accepted: false, state: reply[0]! };
+    if (reply[0] === 'answered') return { accepted: false, state: 'answered', first: JSON.parse(reply[1]!) as TaskOutcome, agentId: reply[2] || null };
+    return { accepted: false, state: reply[0] as 'missing' | 'waiting' | 'done' | 'other-agent' };
   }
 
   /** After Postgres holds the outcome: shrink the task hash to an expiring tombstone; tell any watcher. */
@@ -246,14 +250,28 @@ export class DispatchScripts {
   }
 
   /** Cancels a waiting or claimed task (first outcome wins); otherwise says what state it is in. */
-  async cancelTask(taskId: string, queue: string, now: number): Promise<{ cancelled: true; agentId: string | null; claimedAt: number | null } | { cancelled: false; state: string }> {
+  async cancelTask(
+    taskId: string,
+    queue: string,
+    now: number,
+  ): Promise<
+    | { cancelled: true; agentId: string | null; claimedAt: number | null }
+    | { cancelled: false; state: string; outcome: TaskOutcome | null; finishedAt: number | null }
+  > {
     const k = this.keys;
     const outcome: TaskOutcome = { state: 'failed', error: 'cancelled' };
     const reply = (await this.call('cancelTask')(
       k.task(taskId), k.unsaved, k.stats, k.inProgress, k.holders,
       taskId, now, JSON.stringify(outcome), k.heldPrefix, this.prefix, queue,
     )) as string[];
-    if (reply[0] !== 'cancelled') return { cancelled: false, state: reply[0]! };
+    if (reply[0] !== 'cancelled') {
+      return {
+        cancelled: false,
+        state: reply[0]!,
+        outcome: reply[1] ? (JSON.parse(reply[1]) as TaskOutcome) : null,
+        finishedAt: reply[2] ? Number(reply[2]) : null,
+      };
+    }
     return { cancelled: true, agentId: reply[1] || null, claimedAt: reply[2] ? Number(reply[2]) : null };
   }
 
