@@ -7,12 +7,11 @@
 //
 // It prints one JSON line when ready ({"event":"ready","lb":URL,"processes":[{name,pid,url}]}) and one
 // per child that exits. SIGTERM or SIGINT stops the balancer, then every child with SIGTERM.
-// Like the nginx balancer of deploy/nginx.conf, it retries a request on the next replica when a replica
-// refuses the connection or answers 503 (AFM's "nothing was done, retry later").
+// The balancer (balancer.mjs) retries like the nginx of deploy/nginx.conf.
 import { spawn } from 'node:child_process';
-import { createServer, request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createBalancer } from './balancer.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -56,46 +55,7 @@ const replicas = Array.from({ length: Number(values.replicas) }, (_, index) => {
 const worker = run('worker', ['worker']);
 await Promise.all(replicas.map((replica) => waitUntil(async () => (await fetch(`${replica.url}/healthz`)).ok, replica.name)));
 
-let next = 0;
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
-
-function forward(replica, req, body) {
-  return new Promise((resolve, reject) => {
-    const upstream = httpRequest(
-      { host, port: replica.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${host}:${replica.port}`, connection: 'keep-alive' } },
-      resolve,
-    );
-    upstream.on('error', reject);
-    upstream.end(body);
-  });
-}
-
-const balancer = createServer(async (req, res) => {
-  const chunks = [];
-  for await (const chunk of req) chunks.push(chunk);
-  const body = Buffer.concat(chunks);
-  let lastError;
-  const first = next++;
-  for (let attempt = 0; attempt < replicas.length; attempt++) {
-    const replica = replicas[(first + attempt) % replicas.length];
-    try {
-      const upstream = await forward(replica, req, body);
-      if (upstream.statusCode === 503 && attempt < replicas.length - 1) {
-        upstream.resume();
-        continue;
-      }
-      res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-      upstream.pipe(res);
-      return;
-    } catch (error) {
-      lastError = error;
-      if (!RETRYABLE.has(error.code)) break;
-    }
-  }
-  res.writeHead(502, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ statusCode: 502, code: 'AFM_ERR_UNAVAILABLE', error: 'Bad Gateway', message: `no replica answered: ${lastError?.message ?? 'all busy'}` }));
-});
-balancer.keepAliveTimeout = 5_000;
+const balancer = createBalancer({ host, replicas });
 await new Promise((resolve) => balancer.listen(lbPort, host, resolve));
 
 say({

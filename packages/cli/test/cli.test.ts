@@ -88,10 +88,15 @@ describe('slamon-afm', () => {
     expect(unknown.err).toContain('NOPE');
   });
 
-  it('exits 1 when storage is unreachable', async () => {
-    const result = await run(['create-tables', '--database-uri', 'postgres://postgres@127.0.0.1:1/x']);
-    expect(result.code).toBe(1);
-    expect(result.err).toMatch(/ECONNREFUSED|connect/);
+  it('exits 1 when storage is unreachable, saying it is Postgres and where (password masked)', async () => {
+    const refused = await run(['create-tables', '--database-uri', 'postgres://afm:hunter2@127.0.0.1:1/x']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/^slamon-afm: cannot reach Postgres at postgres:\/\/afm:\*\*\*@127\.0\.0\.1:1\/x: .*ECONNREFUSED/);
+    const unknownHost = await run(['migrate', '--database-uri', 'postgres://afm:hunter2@afm-db.invalid/x']);
+    expect(unknownHost.code).toBe(1);
+    expect(unknownHost.err).toMatch(/^slamon-afm: cannot reach Postgres at postgres:\/\/afm:\*\*\*@afm-db\.invalid\/x: getaddrinfo/);
+    expect(unknownHost.err).not.toContain('hunter2');
+    expect((await run(['drop-tables', '--yes', '--database-uri', 'postgres://afm@127.0.0.1:1/x'])).err).toMatch(/cannot reach Postgres at/);
   });
 
   it('drops tables only with --yes, and creates them again', async () => {
@@ -123,6 +128,39 @@ describe('slamon-afm', () => {
       expect(await worker.kill('SIGTERM')).toBe(0);
     }
   });
+
+  it('stops on SIGTERM when started by npm start or npx, which do not pass the signal on (issue 11)', async () => {
+    const repo = new URL('../../../', import.meta.url).pathname;
+    for (const launcher of [['npm', 'start', '--', '127.0.0.1'], ['npx', 'slamon-afm', 'start', '127.0.0.1']]) {
+      const port = await freePort();
+      const { spawn } = await import('node:child_process');
+      const child = spawn(launcher[0]!, [...launcher.slice(1), String(port)], { cwd: repo, env: configEnv(env.config, { LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout!.on('data', (chunk) => (output += chunk));
+      child.stderr!.on('data', (chunk) => (output += chunk));
+      try {
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, { timeoutMs: 30_000, what: `${launcher[0]} to serve` });
+        const afm = Number(/"pid":(\d+)/.exec(output)?.[1]);
+        expect(afm).not.toBe(child.pid);
+        child.kill('SIGTERM');
+        await waitFor(
+          () => {
+            try {
+              process.kill(afm, 0);
+              return false;
+            } catch {
+              return true;
+            }
+          },
+          { timeoutMs: 20_000, what: `the AFM process of ${launcher[0]} to exit` },
+        );
+        expect(output, launcher[0]).toMatch(/"msg":"shutting down"/);
+        expect(output, launcher[0]).toMatch(/"code":0,"msg":"stopped"/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }
+  }, 90_000);
 
   it('start creates the database and serves API and worker in one process', async () => {
     const url = new URL(env.config.DATABASE_URI);

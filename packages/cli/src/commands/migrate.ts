@@ -1,7 +1,7 @@
 /** `migrate` (alias `create-tables`) and `drop-tables`: schema management (Kysely migrations). */
 import { createInterface } from 'node:readline/promises';
 import { Command, Option } from 'clipanion';
-import { createDb, ensureDatabase } from '@afm/shared/db/connect';
+import { createDb, ensureDatabase, postgresError } from '@afm/shared/db/connect';
 import { dropAll, migrateToLatest } from '@afm/shared/db/migrate';
 import { AfmCommand } from './base.js';
 
@@ -14,11 +14,13 @@ export class MigrateCommand extends AfmCommand {
 
   async run() {
     const { config } = this.loadConfig();
-    if (await ensureDatabase(config.DATABASE_URI)) this.context.stdout.write('created database\n');
     const db = createDb(config.DATABASE_URI, { max: 1 });
     try {
+      if (await ensureDatabase(config.DATABASE_URI)) this.context.stdout.write('created database\n');
       const done = await migrateToLatest(db);
       this.context.stdout.write(done.length > 0 ? `${done.join('\n')}\n` : 'schema is up to date\n');
+    } catch (error) {
+      throw postgresError(config.DATABASE_URI, error);
     } finally {
       await db.destroy();
     }
@@ -45,6 +47,8 @@ export class DropTablesCommand extends AfmCommand {
     try {
       const done = await dropAll(db);
       this.context.stdout.write(done.length > 0 ? `${done.join('\n')}\n` : 'no tables to drop\n');
+    } catch (error) {
+      throw postgresError(config.DATABASE_URI, error);
     } finally {
       await db.destroy();
     }

@@ -1,7 +1,7 @@
 /** AUTO_CREATE: make sure the database exists and its schema is current, waiting for Postgres to start. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '@afm/shared/config';
-import { createDb, ensureDatabase } from '@afm/shared/db/connect';
+import { createDb, ensureDatabase, postgresError } from '@afm/shared/db/connect';
 import { migrateToLatest } from '@afm/shared/db/migrate';
 import { isStorageUnavailable } from '@afm/shared/errors';
 import type { Logger } from '@afm/shared/logger';
@@ -20,7 +20,7 @@ export async function prepareDatabase(config: Config, logger: Logger, waitMs = 3
         await db.destroy();
       }
     } catch (error) {
-      if (!isStorageUnavailable(error) || Date.now() > deadline) throw error;
+      if (!isStorageUnavailable(error) || Date.now() > deadline) throw postgresError(config.DATABASE_URI, error);
       if (attempt === 0) logger.warn({ err: error }, 'postgres not reachable yet; waiting');
       await sleep(1_000);
     }

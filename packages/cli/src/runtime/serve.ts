@@ -35,12 +35,30 @@ export async function serve(loaded: LoadedConfig, options: ServeOptions): Promis
     throw error;
   }
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
+    watchLauncher(() => resolve('npm exited'));
   });
   logger.info({ signal }, 'shutting down');
   return shutdown(stopAll, logger);
+}
+
+/**
+ * Started by npm or npx (`npm start`, `npx slamon-afm …`), AFM runs under a shell that npm stops on
+ * SIGTERM without passing the signal on. So when the process that started it is gone, AFM stops as if
+ * it had been sent SIGTERM, instead of serving on with nobody to stop it.
+ */
+function watchLauncher(stop: () => void): void {
+  if (!process.env.npm_command) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      stop();
+    }
+  }, 500);
+  timer.unref();
 }
 
 async function shutdown(stopAll: () => Promise<void>, logger: Logger): Promise<number> {

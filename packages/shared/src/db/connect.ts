@@ -2,6 +2,8 @@
 import { userInfo } from 'node:os';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { maskSecret } from '../config.js';
+import { isStorageUnavailable } from '../errors.js';
 import type { Database } from './schema.js';
 
 // Return int8 (counts) as numbers: AFM's counts stay far below 2^53.
@@ -75,4 +77,11 @@ export async function ensureDatabase(uri: string): Promise<boolean> {
     await admin.end();
   }
   return true;
+}
+
+/** An error of Postgres as an operator should read it: which server (password masked), and what happened. */
+export function postgresError(uri: string, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const what = isStorageUnavailable(error) ? 'cannot reach Postgres at' : 'Postgres at';
+  return new Error(`${what} ${maskSecret(uri)}: ${message}`, { cause: error });
 }
