@@ -355,11 +355,18 @@ group('POST /task validation', async () => {
 group('POST /task duplicate ids', async () => {
   const t = await createTask(A, { task_data: { original: true } });
   const r1 = await postTask(A, t);
-  expect400('POST /task with an already used task_id (same body, same replica) → 400', r1);
+  expectEmpty200('POST /task repeating an accepted task (same body, same replica) → 200', r1);
+  const r1b = await postTask(B, t);
+  expectEmpty200('POST /task repeating an accepted task (same body, other replica) → 200', r1b);
   const r2 = await postTask(B, { ...t, test_id: uuid(), task_type: newType(), task_data: { original: false } });
   expect400('POST /task with an already used task_id (different body, other replica) → 400', r2);
+  const r2b = await postTask(A, { ...t, task_data: { original: true, extra: 1 } });
+  expect400('POST /task with an already used task_id (other task_data only) → 400', r2b);
   const g = await getTask(A, t.task_id);
-  check('the duplicate posts changed nothing (GET shows the original)', g.status === 200 && deepEqual(g.json?.task_data, { original: true }) && g.json?.task_type === t.task_type, obs(g));
+  check('the repeated posts changed nothing (GET shows the original)', g.status === 200 && deepEqual(g.json?.task_data, { original: true }) && g.json?.task_type === t.task_type, obs(g));
+  const once = await poll(A, uuid(), caps([t.task_type, t.task_version]), 5);
+  const twice = await poll(B, uuid(), caps([t.task_type, t.task_version]), 5);
+  check('a repeated task is queued once (one hand-out, then none)', tasksOf(once)?.length === 1 && tasksOf(twice)?.length === 0, `${obs(once)} ${obs(twice)}`);
 
   // after the task finished
   const { t: tf } = await createClaimed();
@@ -368,7 +375,9 @@ group('POST /task duplicate ids', async () => {
   const w = await waitFinished(A, tf.task_id, SETTLE_MS);
   must(w.done, 'waiting for the result to be visible', w.r);
   const r3 = await postTask(B, tf);
-  expect400('POST /task reusing the id of a completed task → 400', r3);
+  expectEmpty200('POST /task repeating a completed task (same body) → 200', r3);
+  const r3b = await postTask(A, { ...tf, task_data: { other: 1 } });
+  expect400('POST /task reusing the id of a completed task for another task → 400', r3b);
   const g2 = await getTask(A, tf.task_id);
   check('completed task unchanged after the duplicate post', g2.status === 200 && deepEqual(g2.json?.task_result, { done: 1 }), obs(g2));
 
@@ -678,7 +687,7 @@ group('POST /tasks/response', async () => {
     lc(j.task_id) === lc(t.task_id) && lc(j.test_id) === lc(t.test_id) && j.task_type === t.task_type && j.task_version === t.task_version && deepEqual(j.task_data, t.task_data), obs(g));
 
   const r3 = await respond(B, t.task_id, { task_data: result });
-  expect400('second result with the same payload (after it is visible) → 400', r3);
+  expectEmpty200('the same result again (after it is visible) → 200, a safe retry', r3);
   const r4 = await respond(A, t.task_id, { task_error: 'late error' });
   expect400('task_error for a task that already has a result → 400', r4);
   await sleep(300);
@@ -745,8 +754,8 @@ group('POST /tasks/response with task_error', async () => {
   await sleep(300);
   const g2 = await getTask(B, t.task_id);
   check('GET still shows the first error', g2.json?.task_error === msg && !Object.hasOwn(g2.json, 'task_result'), obs(g2));
-  const r4 = await postTask(A, t);
-  expect400('POST /task reusing the id of a failed task → 400', r4);
+  const r4 = await postTask(A, { ...t, task_data: { reused: true } });
+  expect400('POST /task reusing the id of a failed task for another task → 400', r4);
   const r5 = await poll(B, uuid(), caps(t.task_type), 5);
   check('a failed task is not handed out again', tasksOf(r5)?.length === 0, obs(r5));
 });

@@ -8,6 +8,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AfmError } from '@afm/shared/errors';
 import { redactUrl } from '@afm/shared/logger';
 import type { ApiDeps } from './deps.js';
+import { registerBodyParsing } from './http/body.js';
+import { BodyBudget, defaultBodyBudget } from './http/budget.js';
 import { errorBody, registerErrorHandling } from './http/errors.js';
 import { agentRoutes } from './routes/agent.routes.js';
 import { bpmsRoutes } from './routes/bpms.routes.js';
@@ -30,7 +32,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     http: { requireHostHeader: false },
   }).withTypeProvider<ZodTypeProvider>();
 
-  registerErrorHandling(app, { bodyLimit: deps.config.BODY_LIMIT, depthLimit: deps.config.JSON_DEPTH_LIMIT });
+  registerErrorHandling(app);
+  registerBodyParsing(app, { bodyLimit: deps.config.BODY_LIMIT, depthLimit: deps.config.JSON_DEPTH_LIMIT }, new BodyBudget(deps.bodyBudget ?? defaultBodyBudget()));
   // A client that asks before sending (Expect: 100-continue) a body announced as too large gets its
   // 413 at once and sends nothing; any other goes on as Node would by itself.
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {

@@ -42,6 +42,8 @@ export interface ApiDeps {
   metrics: ApiMetrics;
   /** Long polls of this replica. */
   notifications: Notifications;
+  /** Bytes of request bodies handled at once (default: from the heap limit, see http/budget.ts). */
+  bodyBudget?: number;
 }
 
 export interface OpenedApiDeps extends ApiDeps {

@@ -3,7 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_POLL_DATA_BYTES } from '@afm/shared/dispatch/scripts';
 import { MAX_AGENT_NAME_LENGTH, MAX_AGENT_TIME_LENGTH, MAX_CAPABILITIES } from '@afm/shared/protocol';
+import { BUDGET_WAIT_MS } from '../src/http/body.js';
+import { BodyBudget } from '../src/http/budget.js';
 import { buildApp } from '../src/app.js';
 import { openApiDeps } from '../src/deps.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
@@ -170,5 +173,66 @@ describe('the worst inputs the limits allow', () => {
       }),
       { numRuns: 400, seed: 11 },
     );
+  });
+});
+
+describe('memory bounds (issue 11)', () => {
+  const json = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+
+  it('shares a body budget first come, first served, and gives every share back', async () => {
+    const budget = new BodyBudget(100);
+    const first = await budget.reserve(60, 1_000);
+    const order: string[] = [];
+    const large = budget.reserve(70, 1_000).then((release) => (order.push('large'), release));
+    const small = budget.reserve(10, 1_000).then((release) => (order.push('small'), release));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(order, 'a small body does not overtake a large one waiting before it').toEqual([]);
+    first!();
+    first!(); // twice changes nothing
+    const [l, s] = await Promise.all([large, small]);
+    expect(order).toEqual(['large', 'small']);
+    expect(budget.inUse).toBe(80);
+    l!();
+    s!();
+    expect(budget.inUse).toBe(0);
+    expect(await new BodyBudget(10).reserve(1_000, 10), 'a body larger than the budget takes it all, alone').toBeTypeOf('function');
+    const full = new BodyBudget(10);
+    await full.reserve(10, 10);
+    expect(await full.reserve(1, 50), 'no share within the wait').toBeUndefined();
+  });
+
+  it('answers 503 with Retry-After to a body that finds the budget taken for 5 s, and serves it again once freed', async () => {
+    const app = await buildApp({ ...open.deps, bodyBudget: 300 });
+    try {
+      const type = `bud-${randomUUID().slice(0, 6)}`;
+      const poll = { ...validBodies['/tasks'](), agent_capabilities: { [type]: { version: 1 } } };
+      // A long poll holds its body's share while it waits.
+      const holding = app.inject({ method: 'POST', url: '/tasks?wait=7', ...json(poll) });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = performance.now();
+      const shed = await app.inject({ method: 'POST', url: '/tasks', ...json({ ...poll, agent_id: randomUUID() }) });
+      expect(shed.statusCode).toBe(503);
+      expect(shed.headers['retry-after']).toBe('1');
+      expect(shed.json().message).toMatch(/^busy: /);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(BUDGET_WAIT_MS - 100);
+      expect((await holding).statusCode).toBe(200);
+      expect((await app.inject({ method: 'POST', url: '/tasks', ...json(poll) })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('hands out at most MAX_POLL_DATA_BYTES of task_data per poll, the first task whatever its size', async () => {
+    const type = `big-${randomUUID().slice(0, 6)}`;
+    const blob = 'x'.repeat(250_000);
+    for (let n = 0; n < 5; n++) {
+      const response = await open.app.inject({ method: 'POST', url: '/task', ...json({ ...validBodies['/task'](), task_type: type, task_data: { blob, n } }) });
+      expect(response.statusCode).toBe(200);
+    }
+    const poll = { ...validBodies['/tasks'](), agent_capabilities: { [type]: { version: 1 } }, max_tasks: 10 };
+    const first = (await open.app.inject({ method: 'POST', url: '/tasks', ...json(poll) })).json().tasks;
+    expect(first.length * 250_000).toBeLessThanOrEqual(MAX_POLL_DATA_BYTES);
+    expect(first.map((task: { task_data: { n: number } }) => task.task_data.n)).toEqual([0, 1, 2, 3]);
+    expect((await open.app.inject({ method: 'POST', url: '/tasks', ...json(poll) })).json().tasks).toHaveLength(1);
   });
 });

@@ -307,7 +307,7 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
     await h.deps.redis.del(h.deps.scripts.keys.task(task.task_id));
     expect((await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { late: 1 } })).statusCode).toBe(200);
     const job = await h.deps.results.getJob(task.task_id);
-    expect(job?.data).toMatchObject({ task_id: task.task_id, agent_id: agentId, outcome: { state: 'completed', result: { late: 1 } } });
+    expect(job?.data).toMatchObject({ task_id: task.task_id, agent_id: agentId, outcome: { state: 'completed', result_json: '{"late":1}' } });
   });
 
   it('queues the accepted result for the worker', async () => {

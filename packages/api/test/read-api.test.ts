@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOutcome } from '@afm/shared/db/tasks';
 import { syncAgents, syncClaims } from '@afm/worker/services/sync.service';
+import { LIST_DATA_BYTES } from '@afm/shared/ops/tasks';
 import { startApiHarness, type ApiHarness } from './harness.js';
 
 let h: ApiHarness;
@@ -73,6 +74,28 @@ describe('GET /api/tasks', () => {
       expect(response.status, query).toBe(400);
       expect(response.body.message, query).toContain(field);
     }
+  });
+});
+
+describe('lists of large tasks (issue 11)', () => {
+  it('end a page at LIST_DATA_BYTES of data and results, however many items were asked for; the cursor goes on', async () => {
+    const testId = randomUUID();
+    const type = `large-${randomUUID().slice(0, 6)}`;
+    const blob = 'x'.repeat(250_000);
+    const ids: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      const task = { task_id: randomUUID(), test_id: testId, task_type: type, task_version: 1, task_data: { blob, n } };
+      expect((await h.app.inject({ method: 'POST', url: '/task', ...json(task) })).statusCode).toBe(200);
+      ids.push(task.task_id);
+    }
+    const first = (await h.app.inject({ method: 'GET', url: `/api/tasks?type=${type}&limit=500` })).json();
+    expect(first.items).toHaveLength(Math.floor(LIST_DATA_BYTES / 250_000));
+    expect(first.next_cursor).toEqual(expect.any(String));
+    const rest = (await h.app.inject({ method: 'GET', url: `/api/tasks?type=${type}&limit=500&cursor=${encodeURIComponent(first.next_cursor)}` })).json();
+    expect([...first.items, ...rest.items].map((task: { task_id: string }) => task.task_id).sort()).toEqual([...ids].sort());
+    const run = (await h.app.inject({ method: 'GET', url: `/api/tests/${testId}` })).json();
+    expect(run.summary.total, 'the summary counts every task').toBe(5);
+    expect(run.tasks).toHaveLength(Math.floor(LIST_DATA_BYTES / 250_000));
   });
 });
 

@@ -10,7 +10,7 @@ import { waitFor } from '@afm/shared/testing/wait';
 import type { ApiServer } from '@afm/api/server';
 import { ENQUEUE_BOUND_MS } from '@afm/api/domain/post-task';
 import { call, newTask, pollBody, type Dispatched } from './support/client.js';
-import { startProxy, type CuttableProxy } from './support/proxy.js';
+import { proxied, type CuttableProxy } from './support/proxy.js';
 import { startInProcessWorker, startReplica } from './support/topology.js';
 
 let env: TestEnv;
@@ -19,12 +19,10 @@ let replica: ApiServer;
 let worker: { close(): Promise<void> };
 beforeAll(async () => {
   env = await createTestEnv('redis-outage');
-  const direct = new URL(env.config.REDIS_URL);
-  proxy = await startProxy(direct.hostname, Number(direct.port || 6379));
-  const viaProxy = new URL(env.config.REDIS_URL);
-  viaProxy.port = String(proxy.port);
+  const redis = await proxied(env.config.REDIS_URL, 6379);
+  proxy = redis.proxy;
   // Only the replica goes through the proxy; the worker reaches Redis directly.
-  replica = await startReplica({ ...env.config, REDIS_URL: viaProxy.toString() }, env.logger);
+  replica = await startReplica({ ...env.config, REDIS_URL: redis.url }, env.logger);
   worker = await startInProcessWorker(env.config, env.logger, { reconcileGraceMs: 1_000 });
 });
 afterAll(async () => {

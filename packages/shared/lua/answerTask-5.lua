@@ -10,8 +10,9 @@
     ARGV[5] the outcome's event: "completed" or "failed"
     ARGV[6] the agent that must hold the claim (a bound agent token), or "" for any
 
-  Output: {"ok", agent id, claimed at, attempts} when accepted; {"answered", outcome JSON, agent id} when
-  an outcome was accepted before (the caller tells an identical repeat from a conflicting one);
+  Output: {"ok", agent id, claimed at, attempts} when accepted; {"answered", outcome JSON, agent id,
+  finished at, claimed at, attempts} when an outcome was accepted before and is not yet in Postgres
+  (the caller tells an identical repeat from a conflicting one);
   otherwise {state}, with state "missing" when Redis does not know the task and "other-agent" when
   another agent than ARGV[6] holds it.
 ]]
@@ -22,8 +23,8 @@ local rcall = redis.call
 local state = rcall("HGET", KEYS[1], "state")
 if not state then return {"missing"} end
 if state == "answered" then
-  local first = rcall("HMGET", KEYS[1], "outcome", "agent")
-  return {"answered", first[1] or "", first[2] or ""}
+  local first = rcall("HMGET", KEYS[1], "outcome", "agent", "finished_at", "claimed_at", "attempts")
+  return {"answered", first[1] or "", first[2] or "", first[3] or "", first[4] or "", first[5] or "1"}
 end
 if state ~= "claimed" then return {state} end
 

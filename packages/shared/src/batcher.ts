@@ -3,6 +3,16 @@
  * next one, so batches grow with load and a lone call goes out at once. Used where one round trip for
  * many items beats one each (Postgres inserts of posted tasks, updates of results).
  */
+export interface BatchOptions<I> {
+  /** Most items in a batch (default 500). */
+  maxSize?: number;
+  /** Batches written at once (default 4). */
+  maxInFlight?: number;
+  /** With `weigh`: most total weight in a batch (its first item always goes), e.g. bytes of a statement. */
+  maxWeight?: number;
+  weigh?: (item: I) => number;
+}
+
 export class Batcher<I, O> {
   private queue: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
   private inFlight = 0;
@@ -11,7 +21,7 @@ export class Batcher<I, O> {
   constructor(
     /** Writes a batch; returns one output per item, in order (an Error output fails just that item). */
     private readonly write: (items: I[]) => Promise<(O | Error)[]>,
-    private readonly options: { maxSize?: number; maxInFlight?: number } = {},
+    private readonly options: BatchOptions<I> = {},
   ) {}
 
   push(item: I): Promise<O> {
@@ -31,8 +41,21 @@ export class Batcher<I, O> {
     });
   }
 
+  /** How many of the waiting items the next batch takes. */
+  private batchLength(): number {
+    const most = Math.min(this.queue.length, this.options.maxSize ?? 500);
+    const { weigh, maxWeight } = this.options;
+    if (!weigh || maxWeight === undefined) return most;
+    let total = 0;
+    for (let index = 0; index < most; index++) {
+      total += weigh(this.queue[index]!.item);
+      if (index > 0 && total > maxWeight) return index;
+    }
+    return most;
+  }
+
   private async flush(): Promise<void> {
-    const batch = this.queue.splice(0, this.options.maxSize ?? 500);
+    const batch = this.queue.splice(0, this.batchLength());
     if (batch.length === 0) return;
     this.inFlight++;
     try {
@@ -58,7 +81,7 @@ export class Batcher<I, O> {
 export function batchedWrite<I, O>(
   writeMany: (items: I[]) => Promise<O[]>,
   isUnavailable: (error: unknown) => boolean,
-  options?: { maxSize?: number; maxInFlight?: number },
+  options?: BatchOptions<I>,
 ): Batcher<I, O> {
   return new Batcher<I, O>(async (items) => {
     try {
@@ -75,4 +98,23 @@ export function batchedWrite<I, O>(
       );
     }
   }, options);
+}
+
+/** Consecutive chunks of `items`, each weighing at most `max` (an item heavier than that goes alone). */
+export function chunksByWeight<T>(items: T[], weight: (item: T) => number, max: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let total = 0;
+  for (const item of items) {
+    const w = weight(item);
+    if (current.length > 0 && total + w > max) {
+      chunks.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(item);
+    total += w;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }

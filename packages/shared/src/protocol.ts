@@ -31,14 +31,42 @@ const isStorable = (text: string) => !text.includes('\u0000') && text.isWellForm
 /** A string that Postgres can store. */
 export const Text = z.string().refine(isStorable, UNSTORABLE);
 
+const PROTO = '__proto__';
+
 /**
- * Where a JSON value holds something AFM refuses to store: a string (key or value) that Postgres cannot
- * store (unless `strings` is false), or a key named `__proto__` (JavaScript would drop it, or take it
- * as the object's prototype).
- * Iterative, so no input can exhaust the stack; the body's nesting is bounded before it is parsed
- * (JSON_DEPTH_LIMIT), so the walk is linear in the size of the value.
+ * Whether a JSON value holds something AFM refuses to store: a string (key or value) that Postgres
+ * cannot store (unless `strings` is false), or a key named `__proto__` (JavaScript would drop it, or
+ * take it as the object's prototype). Iterative, so no input can exhaust the stack; only non-empty
+ * containers go on the stack, so a megabyte of JSON takes milliseconds.
+ */
+function holdsRefused(root: unknown, strings: boolean): boolean {
+  const stack: object[] = [];
+  const visit = (value: unknown): boolean => {
+    if (typeof value === 'string') return strings && !isStorable(value);
+    if (typeof value === 'object' && value !== null) stack.push(value);
+    return false;
+  };
+  if (visit(root)) return true;
+  while (stack.length > 0) {
+    const container = stack.pop()!;
+    if (Array.isArray(container)) {
+      for (let index = 0; index < container.length; index++) if (visit(container[index])) return true;
+    } else {
+      for (const key of Object.keys(container)) {
+        if (key === PROTO || (strings && !isStorable(key))) return true;
+        if (visit((container as Record<string, unknown>)[key])) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Where a JSON value holds something AFM refuses to store (see holdsRefused): the path to the first
+ * such place and what is wrong there, or undefined. The path is searched for only when there is one.
  */
 export function refusedJsonPath(root: unknown, { strings = true }: { strings?: boolean } = {}): { path: PropertyKey[]; message: string } | undefined {
+  if (!holdsRefused(root, strings)) return undefined;
   // Each entry links to its parent, so a path is built only for the one place that is refused.
   interface Entry { value: unknown; key: PropertyKey | undefined; parent: Entry | undefined }
   const pathOf = (entry: Entry | undefined, last?: PropertyKey): PropertyKey[] => {
@@ -58,7 +86,7 @@ export function refusedJsonPath(root: unknown, { strings = true }: { strings?: b
       const keys = Object.keys(value);
       for (let index = keys.length - 1; index >= 0; index--) {
         const key = keys[index]!;
-        if (key === '__proto__') return { path: pathOf(entry, key), message: 'a key named "__proto__" is not accepted' };
+        if (key === PROTO) return { path: pathOf(entry, key), message: 'a key named "__proto__" is not accepted' };
         if (strings && !isStorable(key)) return { path: pathOf(entry, key), message: UNSTORABLE };
         stack.push({ value: (value as Record<string, unknown>)[key], key, parent: entry });
       }

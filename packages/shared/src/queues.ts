@@ -137,10 +137,24 @@ export type TaskOutcome =
   | { state: 'completed'; result: JsonObject }
   | { state: 'failed'; error: string };
 
+/**
+ * An outcome as a results job carries it. A result travels as its JSON text (`result_json`), which the
+ * worker hands to Postgres without parsing it: a result's parsed form can take twenty times its size,
+ * and a worker holds a few hundred at once. (`result` as an object: jobs queued before this form.)
+ */
+export type JobOutcome = TaskOutcome | { state: 'completed'; result_json: string };
+
+export const jobOutcome = (outcome: TaskOutcome): JobOutcome =>
+  outcome.state === 'completed' ? { state: 'completed', result_json: JSON.stringify(outcome.result) } : outcome;
+
+/** The JSON text of a job's result, or null for a failure. */
+export const resultJson = (outcome: JobOutcome): string | null =>
+  outcome.state !== 'completed' ? null : 'result_json' in outcome ? outcome.result_json : JSON.stringify(outcome.result);
+
 /** Payload of a `results` job: one finished task, written to Postgres idempotently by the worker. */
 export interface ResultJob {
   task_id: string;
-  outcome: TaskOutcome;
+  outcome: JobOutcome;
   /** When AFM accepted the outcome (ms since epoch): the task's completion/failure time. */
   finished_at: number;
   agent_id: string | null;

@@ -22,7 +22,7 @@ export interface WorkerDeps {
   scripts: DispatchScripts;
   taskQueues: TaskQueues;
   results: ResultsQueue;
-  config: Pick<Config, 'QUEUE_PREFIX' | 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP'>;
+  config: Pick<Config, 'QUEUE_PREFIX' | 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT'>;
   logger: Logger;
 }
 

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { Queue, Worker, type Job } from 'bullmq';
 import { forgetJob, recordJobRun } from '@afm/shared/ops/jobs';
 import { WORKER_BEAT_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
@@ -18,7 +19,7 @@ import { MAINTENANCE_JOB_TABLE } from './jobs/table.js';
 import { recordResult } from './services/results.service.js';
 
 export interface WorkerOptions {
-  /** Results jobs in progress at once (default 200): they share batched Postgres writes, so many at once make large batches. */
+  /** Results jobs in progress at once (default: resultsConcurrency): they share batched Postgres writes, so many at once make large batches. */
   concurrency?: number;
   /** Period of the sync, reconcile and deadlines jobs in ms (default 1000). */
   syncEveryMs?: number;
@@ -34,6 +35,15 @@ export interface RunningWorker {
 const resultHandlers: Record<ResultsJobName, (deps: WorkerDeps, job: Job<ResultJob>, signal?: AbortSignal) => Promise<unknown>> = {
   result: (deps, job, signal) => recordResult(deps, job.data, signal),
 };
+
+/**
+ * Results jobs in progress at once: up to 200, as many as a quarter of the heap holds at the largest
+ * result the API accepts (RESULT_LIMIT, as JSON text, two bytes a character at worst) — with the
+ * image's 96 MB old space, about 50.
+ */
+export function resultsConcurrency(resultLimit: number, heapLimit = getHeapStatistics().heap_size_limit): number {
+  return Math.max(8, Math.min(200, Math.floor(heapLimit / 4 / (2 * resultLimit + 16_384))));
+}
 
 /** A still-failing job is logged again after this long, with how many runs failed. */
 const RELOG_FAILING_MS = 600_000;
@@ -55,7 +65,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     {
       connection,
       prefix,
-      concurrency: options.concurrency ?? 200,
+      concurrency: options.concurrency ?? resultsConcurrency(deps.config.RESULT_LIMIT),
       // A killed worker's jobs return to the queue once their lock expires; never drop a result for stalling.
       lockDuration: 10_000,
       stalledInterval: 5_000,

@@ -6,6 +6,7 @@ import { createDb } from '@afm/shared/db/connect';
 import { createTaskStore, findTask, insertTask } from '@afm/shared/db/tasks';
 import type { ResultJob } from '@afm/shared/queues';
 import { recordResult } from '../src/services/results.service.js';
+import { resultsConcurrency } from '../src/worker.js';
 import { startWorkerHarness, type WorkerHarness } from './harness.js';
 
 let h: WorkerHarness;
@@ -104,5 +105,22 @@ describe('recordResult', () => {
     controller.abort();
     await expect(pending).rejects.toThrow();
     await down.destroy();
+  });
+});
+
+describe('results of any size within the limits (issue 11)', () => {
+  it('stores a result that travels as its JSON text, as the API sends it', async () => {
+    const task = { task_id: randomUUID(), test_id: randomUUID(), task_type: 'text', task_version: 1, task_data: {} };
+    await insertTask(h.deps.db, task, new Date());
+    const job: ResultJob = { task_id: task.task_id, outcome: { state: 'completed', result_json: '{"nested":[[],[{"a":1}]]}' }, finished_at: Date.now(), agent_id: null, claimed_at: null };
+    await recordResult(h.deps, job);
+    expect((await findTask(h.deps.db, task.task_id))?.result).toEqual({ nested: [[], [{ a: 1 }]] });
+  });
+
+  it('writes as many results at once as a quarter of its heap holds at RESULT_LIMIT, between 8 and 200', () => {
+    const MB = 1_048_576;
+    expect(resultsConcurrency(262_144, 108 * MB)).toBe(52);
+    expect(resultsConcurrency(262_144, 4_144 * MB)).toBe(200);
+    expect(resultsConcurrency(262_144 * 16, 108 * MB)).toBe(8);
   });
 });

@@ -93,7 +93,7 @@ describe('sync', () => {
     expect((await h.deps.results.getJob(task.task_id))?.data).toMatchObject({
       task_id: task.task_id,
       finished_at: acceptedAt,
-      outcome: { state: 'completed', result: { r: 1 } },
+      outcome: { state: 'completed', result_json: '{"r":1}' },
     });
   });
 

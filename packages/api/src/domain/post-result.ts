@@ -8,12 +8,12 @@
  * the claims of a bound agent are answered only with its token.
  */
 import type { AnswerReply } from '@afm/shared/dispatch/scripts';
-import { settleTask } from '@afm/shared/dispatch/results';
+import { settleTask, submitResult } from '@afm/shared/dispatch/results';
 import { taskOptionsOf } from '@afm/shared/db/tasks';
 import { AfmError } from '@afm/shared/errors';
 import { asStored, sameJson } from '@afm/shared/json';
 import type { ResultPost } from '@afm/shared/protocol';
-import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
+import { jobOutcome, taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import type { ApiDeps } from '../deps.js';
 import { assertSize } from './limits.js';
 import { guard } from './storage.js';
@@ -67,8 +67,26 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
       return;
     }
     if (reply.state === 'other-agent' && !boundAgent && check < HOLDER_CHECKS) continue;
-    if (await isRepeat(deps, taskId, reply, outcome, boundAgent)) return;
-    throw refusal(taskId, reply.state);
+    if (!(await isRepeat(deps, taskId, reply, outcome, boundAgent))) throw refusal(taskId, reply.state);
+    // The first one may never have been answered (its reply lost) nor queued: queue it now (a no-op
+    // while its job is pending), so Postgres gets it without waiting for the reconciler.
+    if (reply.state === 'answered') await requeue(deps, taskId, reply);
+    return;
+  }
+}
+
+async function requeue(deps: Pick<Deps, 'results' | 'logger'>, taskId: string, first: Refused & { state: 'answered' }): Promise<void> {
+  try {
+    await submitResult(deps.results, {
+      task_id: taskId,
+      outcome: jobOutcome(first.first),
+      finished_at: first.finishedAt,
+      agent_id: first.agentId,
+      claimed_at: first.claimedAt,
+      attempts: first.attempts,
+    });
+  } catch (error) {
+    deps.logger.warn({ err: error, task_id: taskId }, 'repeated result not queued; the reconciler will queue the first one');
   }
 }
 

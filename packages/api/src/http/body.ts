@@ -4,16 +4,75 @@
  * a 415 — SPEC §2.6). Nothing here recurses on the input, so no body can exhaust the stack.
  */
 import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { AfmError } from '@afm/shared/errors';
 import { refusedJsonPath } from '@afm/shared/protocol';
 import { describePath } from '@afm/shared/validation';
+import type { BodyBudget } from './budget.js';
 
 /** A body over the limit is still read (and dropped) up to this many bytes; see readBody. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 
+/** `"__proto__"` in a JSON text, any of its characters possibly written as a \\u escape. */
+const MAY_HOLD_PROTO = /"(?:_|\\u005[fF]){2}(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[fF])(?:t|\\u0074)(?:o|\\u006[fF])(?:_|\\u005[fF]){2}"/;
+
 export interface BodyLimits {
   bodyLimit: number;
   depthLimit: number;
+}
+
+/** How long a body waits for its share of the budget before it is answered 503. */
+export const BUDGET_WAIT_MS = 5_000;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body's share of the budget, given back once the answer is sent or the client is gone. */
+    bodyShare?: { release?: () => void; done: boolean };
+  }
+}
+
+/**
+ * Every body is read and parsed here, whatever its content type, within the process's body budget.
+ */
+export function registerBodyParsing(app: FastifyInstance, limits: BodyLimits, budget: BodyBudget): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const share: NonNullable<typeof request.bodyShare> = { done: false };
+    request.bodyShare = share;
+    reply.raw.once('close', () => {
+      share.done = true;
+      share.release?.();
+    });
+    done();
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const raw = payload as IncomingMessage;
+    const limit = request.routeOptions.bodyLimit ?? limits.bodyLimit;
+    const parse = (error: Error | null, text?: string) => {
+      if (error) return done(error, undefined);
+      try {
+        done(null, parseJson(text!, limits.depthLimit));
+      } catch (refusal) {
+        done(refusal as Error, undefined);
+      }
+    };
+    const length = raw.headers['content-length'];
+    const declared = length === undefined ? limit : Number(length);
+    // A body announced as too large is never buffered: it needs no share.
+    if (declared > limit) return readBody(raw, limit, parse);
+    void budget.reserve(declared, BUDGET_WAIT_MS).then((release) => {
+      const share = request.bodyShare;
+      if (!release) {
+        const busy = new AfmError('AFM_ERR_UNAVAILABLE', `busy: request bodies of ${budget.capacity} bytes are being handled; retry later`, {
+          headers: { 'retry-after': '1' },
+        });
+        return readBody(raw, limit, parse, busy);
+      }
+      if (!share || share.done) release();
+      else share.release = release;
+      readBody(raw, limit, parse);
+    });
+  });
 }
 
 /**
@@ -70,7 +129,8 @@ export function parseJson(text: string, depthLimit: number): unknown {
   } catch (cause) {
     throw new AfmError('AFM_ERR_INVALID_JSON', `request body is not valid JSON: ${(cause as Error).message}`);
   }
-  const refused = refusedJsonPath(body, { strings: false });
+  // Only a text that spells __proto__ between quotes, escaped or not, can hold such a key.
+  const refused = MAY_HOLD_PROTO.test(text) ? refusedJsonPath(body, { strings: false }) : undefined;
   if (refused) throw new AfmError('AFM_ERR_VALIDATION', `${describePath('body', refused.path)}: ${refused.message}`);
   return body;
 }
@@ -81,8 +141,9 @@ const tooLarge = (limit: number) => new AfmError('AFM_ERR_PAYLOAD_TOO_LARGE', `r
  * Reads a body up to `limit` bytes. A larger one is read to its end and dropped before the 413 goes
  * out: the answer closes the connection, and closing it while the client is still sending would reset
  * it and lose the answer. Past DRAIN_LIMIT the 413 goes out at once and the connection is cut.
+ * `refusal`: the body is read and dropped the same way, then refused with this error.
  */
-export function readBody(request: IncomingMessage, limit: number, callback: (error: Error | null, text?: string) => void): void {
+export function readBody(request: IncomingMessage, limit: number, callback: (error: Error | null, text?: string) => void, refusal?: AfmError): void {
   let finished = false;
   const finish = (error: Error | null, text?: string) => {
     if (finished) return;
@@ -90,7 +151,7 @@ export function readBody(request: IncomingMessage, limit: number, callback: (err
     callback(error, text);
   };
   const chunks: Buffer[] = [];
-  let size = Number(request.headers['content-length']) > limit ? limit + 1 : 0;
+  let size = refusal || Number(request.headers['content-length']) > limit ? limit + 1 : 0;
   request.on('data', (chunk: Buffer) => {
     size += chunk.length;
     if (size <= limit) chunks.push(chunk);
@@ -100,6 +161,6 @@ export function readBody(request: IncomingMessage, limit: number, callback: (err
       request.destroy();
     }
   });
-  request.on('end', () => finish(size > limit ? tooLarge(limit) : null, Buffer.concat(chunks).toString('utf8')));
+  request.on('end', () => finish(refusal ?? (size > limit ? tooLarge(limit) : null), Buffer.concat(chunks).toString('utf8')));
   request.on('error', (error) => finish(error));
 }

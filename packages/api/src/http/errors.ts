@@ -2,13 +2,12 @@
  * One place that turns every failure into the JSON error body of SPEC §2.6:
  * `{statusCode, code, error, message}`. 4xx: the request is wrong (and says where); 503: retry later.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AfmError, isAfmError, isStorageUnavailable, unavailable, type ErrorCode } from '@afm/shared/errors';
 import type { ErrorBody } from '@afm/shared/protocol';
 import { validate } from '@afm/shared/validation';
 import type { z } from 'zod';
-import { parseJson, readBody, type BodyLimits } from './body.js';
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message };
@@ -41,10 +40,13 @@ export function toAfmError(error: FastifyError | Error): AfmError {
   return new AfmError('AFM_ERR_INTERNAL', 'internal error; try again later', { cause: error });
 }
 
-export function registerErrorHandling(app: FastifyInstance, limits: BodyLimits): void {
+export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const afmError = toAfmError(error);
-    if (afmError.statusCode >= 500) {
+    if (afmError.statusCode >= 500 && afmError.cause === undefined && afmError.code === 'AFM_ERR_UNAVAILABLE') {
+      // Load shed by AFM itself (busy): the client retries; nothing is wrong with storage or code.
+      request.log.debug({ code: afmError.code, reason: afmError.message }, 'request shed');
+    } else if (afmError.statusCode >= 500) {
       const level = afmError.code === 'AFM_ERR_UNAVAILABLE' ? 'warn' : 'error';
       request.log[level]({ err: afmError.cause ?? afmError, code: afmError.code }, afmError.message);
     } else {
@@ -56,19 +58,6 @@ export function registerErrorHandling(app: FastifyInstance, limits: BodyLimits):
   app.setNotFoundHandler((request, reply) =>
     send(reply, new AfmError('AFM_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
   );
-
-  // Every body is read and parsed by body.ts, whatever its content type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (request, payload, done) => {
-    readBody(payload as IncomingMessage, request.routeOptions.bodyLimit ?? limits.bodyLimit, (error, text) => {
-      if (error) return done(error, undefined);
-      try {
-        done(null, parseJson(text!, limits.depthLimit));
-      } catch (refusal) {
-        done(refusal as Error, undefined);
-      }
-    });
-  });
 
   // Route schemas are zod schemas: validation failures become a 400 naming each wrong field.
   app.setValidatorCompiler<z.ZodType>(({ schema, httpPart }) => (data: unknown) => {

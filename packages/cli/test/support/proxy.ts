@@ -8,12 +8,19 @@ export interface CuttableProxy {
   /** Drops every connection and refuses new ones, like a server that went down. */
   cut(): void;
   restore(): void;
+  /**
+   * Arms a lost reply: the next request containing `marker` reaches the server, whose answer is
+   * dropped and the connection cut, as when a server dies after doing the work but before replying.
+   * Resolves once that happened.
+   */
+  loseReplyTo(marker: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startProxy(upstreamHost: string, upstreamPort: number): Promise<CuttableProxy> {
   let up = true;
   let refused = 0;
+  let armed: { marker: string; lost: () => void } | undefined;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     if (!up) {
@@ -26,7 +33,23 @@ export async function startProxy(upstreamHost: string, upstreamPort: number): Pr
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => undefined);
     }
-    client.pipe(upstream).pipe(client);
+    // Set once this connection carried the armed request: its next answer is dropped.
+    let doomed: (() => void) | undefined;
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk);
+      if (armed && chunk.includes(armed.marker)) {
+        doomed = armed.lost;
+        armed = undefined;
+      }
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!doomed) return void client.write(chunk);
+      const lost = doomed;
+      doomed = undefined;
+      client.destroy();
+      upstream.destroy();
+      lost();
+    });
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -41,9 +64,21 @@ export async function startProxy(upstreamHost: string, upstreamPort: number): Pr
     restore() {
       up = true;
     },
+    loseReplyTo(marker) {
+      return new Promise((resolve) => (armed = { marker, lost: resolve }));
+    },
     close() {
       for (const socket of sockets) socket.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A Redis URL (or any service URL) through a new proxy: what a process behind the proxy connects to. */
+export async function proxied(url: string, defaultPort: number): Promise<{ proxy: CuttableProxy; url: string }> {
+  const direct = new URL(url);
+  const proxy = await startProxy(direct.hostname, Number(direct.port || defaultPort));
+  const through = new URL(url);
+  through.port = String(proxy.port);
+  return { proxy, url: through.toString() };
 }

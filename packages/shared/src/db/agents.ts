@@ -5,6 +5,7 @@
  * cut into chunks that keep each statement small.
  */
 import { sql, type Kysely } from 'kysely';
+import { chunksByWeight } from '../batcher.js';
 import type { AgentLocation } from '../protocol.js';
 import type { Database } from './schema.js';
 
@@ -28,7 +29,7 @@ export const ROWS_PER_STATEMENT = 5_000;
  * last seen as the latest. Each chunk of agents is one transaction.
  */
 export async function upsertAgents(db: Db, agents: AgentRecord[]): Promise<void> {
-  for (const chunk of chunksByRows(agents, (agent) => 1 + agent.capabilities.length, ROWS_PER_STATEMENT)) {
+  for (const chunk of chunksByWeight(agents, (agent) => 1 + agent.capabilities.length, ROWS_PER_STATEMENT)) {
     await db.transaction().execute(async (trx) => {
       await sql`
         insert into agents (id, name, country, region, latitude, longitude, first_seen, last_seen)
@@ -76,23 +77,4 @@ export async function deleteAgents(db: Db, ids: string[]): Promise<string[]> {
 export async function deleteAgentsUnseenSince(db: Db, cutoff: Date): Promise<string[]> {
   const rows = await db.deleteFrom('agents').where('last_seen', '<', cutoff).returning('id').execute();
   return rows.map((row) => row.id);
-}
-
-/** Consecutive chunks of `items`, each weighing at most `max` (an item heavier than that goes alone). */
-export function chunksByRows<T>(items: T[], weight: (item: T) => number, max: number): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let total = 0;
-  for (const item of items) {
-    const w = weight(item);
-    if (current.length > 0 && total + w > max) {
-      chunks.push(current);
-      current = [];
-      total = 0;
-    }
-    current.push(item);
-    total += w;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }

@@ -3,9 +3,10 @@
  * transaction) first, so callers decide on transactions.
  */
 import { sql, type Kysely } from 'kysely';
-import { batchedWrite } from '../batcher.js';
+import { batchedWrite, chunksByWeight } from '../batcher.js';
 import { isStorageUnavailable } from '../errors.js';
-import type { ResultJob, TaskJob } from '../queues.js';
+import type { JsonObject } from '../protocol.js';
+import { resultJson, type ResultJob, type TaskJob } from '../queues.js';
 import type { Database, Task } from './schema.js';
 
 type Db = Kysely<Database>;
@@ -79,7 +80,7 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
       ${jobs.map((job) => job.task_id)}::uuid[],
       ${jobs.map((job) => job.outcome.state)}::text[],
       ${jobs.map((job) => time(job.finished_at))}::timestamptz[],
-      ${jobs.map((job) => (job.outcome.state === 'completed' ? JSON.stringify(job.outcome.result) : null))}::jsonb[],
+      ${jobs.map((job) => resultJson(job.outcome))}::jsonb[],
       ${jobs.map((job) => (job.outcome.state === 'failed' ? job.outcome.error : null))}::text[],
       ${jobs.map((job) => job.agent_id)}::uuid[],
       ${jobs.map((job) => time(job.claimed_at))}::timestamptz[],
@@ -120,13 +121,17 @@ export async function recordClaims(db: Db, claims: ClaimRecord[]): Promise<numbe
 
 export type UnfinishedTask = Pick<
   Task,
-  | 'id' | 'test_id' | 'task_type' | 'task_version' | 'task_data' | 'state' | 'posted_at' | 'agent_id' | 'claimed_at'
+  | 'id' | 'test_id' | 'task_type' | 'task_version' | 'state' | 'posted_at' | 'agent_id' | 'claimed_at'
   | 'ttl_s' | 'timeout_s' | 'retries' | 'attempts' | 'location_country' | 'location_region'
->;
+> & {
+  /** Bytes of the task's task_data as JSON text (its data is fetched only when needed, see taskData). */
+  data_bytes: number;
+};
 
 /**
- * Unfinished tasks posted in [from, to), in posting order, a page at a time (keyset on posted_at, id).
- * Served by the partial index on unfinished tasks, so finished history costs nothing.
+ * Unfinished tasks posted in [from, to), in posting order, a page at a time (keyset on posted_at, id),
+ * without their task_data: a page of large tasks would not fit a small heap. Served by the partial
+ * index on unfinished tasks, so finished history costs nothing.
  */
 export async function listUnfinished(
   db: Db,
@@ -134,7 +139,8 @@ export async function listUnfinished(
 ): Promise<UnfinishedTask[]> {
   let query = db
     .selectFrom('tasks')
-    .select(['id', 'test_id', 'task_type', 'task_version', 'task_data', 'state', 'posted_at', 'agent_id', 'claimed_at', 'ttl_s', 'timeout_s', 'retries', 'attempts', 'location_country', 'location_region'])
+    .select(['id', 'test_id', 'task_type', 'task_version', 'state', 'posted_at', 'agent_id', 'claimed_at', 'ttl_s', 'timeout_s', 'retries', 'attempts', 'location_country', 'location_region'])
+    .select(sql<number>`octet_length(task_data::text)`.as('data_bytes'))
     .where('finished_at', 'is', null)
     .where('posted_at', '>=', range.from)
     .where('posted_at', '<', range.to);
@@ -144,6 +150,21 @@ export async function listUnfinished(
   }
   return query.orderBy('posted_at').orderBy('id').limit(range.limit).execute();
 }
+
+/** Most bytes of task data (as JSON) fetched from Postgres in one query, where many tasks are read. */
+export const DATA_BYTES_PER_QUERY = 1_048_576;
+
+/** The task_data of tasks by id, fetched in queries of at most DATA_BYTES_PER_QUERY each. */
+export async function* taskData(db: Db, tasks: { id: string; data_bytes: number }[]): AsyncGenerator<Map<string, JsonObject>> {
+  for (const chunk of chunksByWeight(tasks, (task) => task.data_bytes, DATA_BYTES_PER_QUERY)) {
+    const ids = chunk.map((task) => task.id);
+    const rows = await db.selectFrom('tasks').select(['id', 'task_data']).where('id', '=', sql<string>`any(${ids}::uuid[])`).execute();
+    yield new Map(rows.map((row) => [row.id, row.task_data]));
+  }
+}
+
+/** Most characters of results and errors in one statement of outcomes. */
+export const OUTCOME_BATCH_BYTES = 4 * 1_048_576;
 
 /**
  * The hot task queries of a process, shared by its concurrent requests: each call joins the next batch,
@@ -158,7 +179,11 @@ export interface TaskStore {
 export function createTaskStore(db: Db): TaskStore {
   const inserts = batchedWrite((items: { task: TaskJob; postedAt: Date }[]) => insertTasks(db, items), isStorageUnavailable);
   const reads = batchedWrite((ids: string[]) => findTasks(db, ids), isStorageUnavailable);
-  const outcomes = batchedWrite((jobs: ResultJob[]) => recordOutcomes(db, jobs), isStorageUnavailable);
+  // A statement of outcomes carries their results: a few megabytes of them at most.
+  const outcomes = batchedWrite((jobs: ResultJob[]) => recordOutcomes(db, jobs), isStorageUnavailable, {
+    weigh: (job) => (job.outcome.state === 'completed' ? (resultJson(job.outcome)?.length ?? 0) : job.outcome.error.length),
+    maxWeight: OUTCOME_BATCH_BYTES,
+  });
   return {
     insert: (task, postedAt) => inserts.push({ task, postedAt }),
     find: (id) => reads.push(id),

@@ -4,7 +4,7 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RESULTS_QUEUE, type ResultJob, type ResultsJobName, type TaskOutcome } from '../queues.js';
+import { jobOutcome, RESULTS_QUEUE, type ResultJob, type ResultsJobName, type TaskOutcome } from '../queues.js';
 import type { AnswerReply, DispatchScripts, LostClaim } from './scripts.js';
 
 export type ResultsQueue = Queue<ResultJob, unknown, ResultsJobName>;
@@ -72,7 +72,7 @@ export async function settleTask(deps: SettleDeps, taskId: string, outcome: Task
     try {
       await submitResult(deps.results, {
         task_id: taskId,
-        outcome,
+        outcome: jobOutcome(outcome),
         finished_at: now,
         agent_id: reply.agentId,
         claimed_at: reply.claimedAt,

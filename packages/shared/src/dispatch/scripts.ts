@@ -1,6 +1,6 @@
 /**
  * AFM's Redis scripts (../../lua/*.lua), one typed method each. The file name says how many keys a
- * script takes (`name-<numKeys>.lua`); claimTasks takes a variable number (two per capability queue).
+ * script takes (`name-<numKeys>.lua`).
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
@@ -8,7 +8,7 @@ import { AfmError } from '../errors.js';
 import { afmKeys, bullKeys, type AfmKeys, type TaskOutcome } from '../queues.js';
 
 const SCRIPT_FILES = {
-  claimTasks: 'claimTasks.lua',
+  claimTasks: 'claimTasks-11.lua',
   answerTask: 'answerTask-5.lua',
   finishTask: 'finishTask-3.lua',
   restoreClaim: 'restoreClaim-5.lua',
@@ -30,6 +30,12 @@ type ScriptName = keyof typeof SCRIPT_FILES;
  * up to this much (Redis has the exact time), and a fleet of idle agents costs few Postgres writes.
  */
 export const AGENT_RESYNC_MS = 15_000;
+
+/**
+ * Most bytes of task data one poll hands out (its first task always goes, whatever its size): an
+ * agent's answer, and the memory a replica needs to make it, stay bounded.
+ */
+export const MAX_POLL_DATA_BYTES = 1_048_576;
 
 const read = (path: string) => readFileSync(new URL(`../../lua/${path}`, import.meta.url), 'utf8');
 
@@ -93,8 +99,8 @@ function lostClaims(reply: string[]): LostClaim[] {
 
 export type AnswerReply =
   | { accepted: true; agentId: string; claimedAt: number; attempts: number }
-  /** An outcome was accepted before: this one, and the agent that held the claim. */
-  | { accepted: false; state: 'answered'; first: TaskOutcome; agentId: string | null }
+  /** An outcome was accepted before and is on its way to Postgres: this one, from this claim. */
+  | { accepted: false; state: 'answered'; first: TaskOutcome; agentId: string | null; finishedAt: number; claimedAt: number | null; attempts: number }
   /** `missing`: Redis does not know the task; `done`: its outcome is in Postgres; `other-agent`: not the given holder's. */
   | { accepted: false; state: 'missing' | 'waiting' | 'done' | 'other-agent' };
 
@@ -123,10 +129,6 @@ export class DispatchScripts {
       k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId),
       k.stats, k.inProgress, k.holders, k.expiry, k.deadlines, k.pollRate(poll.agentId, Math.floor(poll.now / 1000)),
     ];
-    for (const queue of poll.queues) {
-      const bull = bullKeys(this.prefix, queue);
-      keys.push(bull.wait, bull.meta);
-    }
     const args = [
       poll.agentId,
       poll.now,
@@ -139,9 +141,10 @@ export class DispatchScripts {
       this.prefix,
       AGENT_RESYNC_MS,
       poll.rateLimit ?? 0,
+      MAX_POLL_DATA_BYTES,
       ...poll.queues,
     ];
-    const reply = (await this.call('claimTasks')(keys.length, ...keys, ...args)) as string[];
+    const reply = (await this.call('claimTasks')(...keys, ...args)) as string[];
     if (reply[0] === 'RATE_LIMITED') {
       throw new AfmError('AFM_ERR_RATE_LIMITED', `agent ${poll.agentId} polls more than ${poll.rateLimit} times a second`, {
         headers: { 'retry-after': '1' },
@@ -171,7 +174,17 @@ export class DispatchScripts {
       holder,
     )) as string[];
     if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]), attempts: Number(reply[3]) };
-    if (reply[0] === 'answered') return { accepted: false, state: 'answered', first: JSON.parse(reply[1]!) as TaskOutcome, agentId: reply[2] || null };
+    if (reply[0] === 'answered') {
+      return {
+        accepted: false,
+        state: 'answered',
+        first: JSON.parse(reply[1]!) as TaskOutcome,
+        agentId: reply[2] || null,
+        finishedAt: Number(reply[3]),
+        claimedAt: reply[4] ? Number(reply[4]) : null,
+        attempts: Number(reply[5]),
+      };
+    }
     return { accepted: false, state: reply[0] as 'missing' | 'waiting' | 'done' | 'other-agent' };
   }
 

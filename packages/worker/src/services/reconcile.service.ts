@@ -6,17 +6,26 @@
  *   while Redis was down, Redis losing its data) → queued again, or their claim restored.
  */
 import { submitResult } from '@afm/shared/dispatch/results';
-import { listUnfinished, taskOptionsOf } from '@afm/shared/db/tasks';
+import { listUnfinished, taskData, taskOptionsOf, type UnfinishedTask } from '@afm/shared/db/tasks';
 import type { JsonObject } from '@afm/shared/protocol';
-import { bullKeys, taskQueueName, type TaskOutcome } from '@afm/shared/queues';
+import { bullKeys, jobOutcome, taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import type { WorkerDeps } from '../deps.js';
 import { runSteps } from '../jobs/steps.js';
 
 const BATCH = 1_000;
 /** An outcome unsaved for this long has lost its results job (a job is written within milliseconds). */
 const UNSAVED_GRACE_MS = 10_000;
-/** Tasks younger than this may still be on their way from Postgres to Redis in an API replica. */
+/**
+ * Tasks younger than this may still be on their way from Postgres to Redis in an API replica; the
+ * margin also covers clocks of replicas and workers that disagree by as much.
+ */
 export const RECONCILE_GRACE_MS = 30_000;
+/**
+ * After Redis lost its data every unfinished task is rebuilt at once, but for those younger than this —
+ * a replica may still be queueing them (it waits up to 2 s for Redis, post-task.ts) — which follow as
+ * they reach this age.
+ */
+export const REBUILD_GRACE_MS = 5_000;
 
 type Deps = Pick<WorkerDeps, 'db' | 'redis' | 'scripts' | 'taskQueues' | 'results' | 'config' | 'logger'>;
 
@@ -42,7 +51,7 @@ export async function requeueUnsavedResults(deps: Deps, now: number): Promise<nu
     // A job still pending under this id makes this a no-op.
     await submitResult(deps.results, {
       task_id: id,
-      outcome: JSON.parse(outcome) as TaskOutcome,
+      outcome: jobOutcome(JSON.parse(outcome) as TaskOutcome),
       finished_at: Number(finishedAt),
       agent_id: agent ?? null,
       claimed_at: claimedAt ? Number(claimedAt) : null,
@@ -62,7 +71,9 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
   const prefix = deps.config.QUEUE_PREFIX;
   const [epoch, watermark] = await redis.mget(scripts.keys.epoch, scripts.keys.reconciled);
   const from = new Date(epoch && watermark ? Number(watermark) : 0);
-  const to = new Date(now - graceMs);
+  // Within graceMs of a rebuild (the epoch is its time), tasks posted just before it are checked soon.
+  const rebuilding = !epoch || now - Number(epoch) < graceMs;
+  const to = new Date(now - (rebuilding ? Math.min(graceMs, REBUILD_GRACE_MS) : graceMs));
   let requeuedTasks = 0;
   let restoredClaims = 0;
   let after: { posted_at: Date; id: string } | undefined;
@@ -75,20 +86,26 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
       pipeline.exists(bullKeys(prefix, taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location)).jobPrefix + task.id);
     }
     const replies = (await pipeline.exec()) ?? [];
-    for (const [index, task] of tasks.entries()) {
-      const known = replies[2 * index]?.[1] === 1 || replies[2 * index + 1]?.[1] === 1;
-      if (known) continue;
+    const missing = tasks.filter((_, index) => replies[2 * index]?.[1] !== 1 && replies[2 * index + 1]?.[1] !== 1);
+    const toQueue: UnfinishedTask[] = [];
+    for (const task of missing) {
       if (task.state === 'claimed' && task.agent_id && task.claimed_at) {
         const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
         if (await scripts.restoreClaim(task.id, task.agent_id, task.claimed_at.getTime(), queue)) restoredClaims++;
       } else {
+        toQueue.push(task);
+      }
+    }
+    // Their data is read a little at a time: a rebuild after Redis lost everything must fit any heap.
+    for await (const data of taskData(deps.db, toQueue)) {
+      for (const task of toQueue.filter((candidate) => data.has(candidate.id))) {
         await deps.taskQueues.enqueue(
           {
             task_id: task.id,
             test_id: task.test_id,
             task_type: task.task_type,
             task_version: task.task_version,
-            task_data: task.task_data as JsonObject,
+            task_data: data.get(task.id) as JsonObject,
             ...taskOptionsOf(task),
           },
           task.posted_at.getTime(),
@@ -100,7 +117,8 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
     after = { posted_at: last.posted_at, id: last.id };
     if (tasks.length < BATCH) break;
   }
-  await redis.set(scripts.keys.reconciled, String(to.getTime()));
+  // The watermark never goes back (a rebuild may have checked past now - graceMs).
+  if (to > from) await redis.set(scripts.keys.reconciled, String(to.getTime()));
   if (!epoch) await redis.set(scripts.keys.epoch, String(now));
   if (requeuedTasks + restoredClaims > 0) {
     deps.logger.warn({ requeuedTasks, restoredClaims }, 'tasks missing from redis were restored from postgres');

@@ -15,17 +15,21 @@
     KEYS[8] holders zset (last seen of agents holding tasks)
     KEYS[9] task_ttl expiry zset      KEYS[10] task_timeout deadlines zset
     KEYS[11] the agent's poll counter of this second
-    KEYS[10 + 2i], KEYS[11 + 2i]      wait list and meta hash of capability queue i (i = 1..n)
 
     ARGV[1] agent id    ARGV[2] now (ms)    ARGV[3] max tasks
     ARGV[4] agent name  ARGV[5] location JSON ('' when absent)  ARGV[6] capabilities JSON
     ARGV[7] agent time  ARGV[8] task hash key prefix            ARGV[9] BullMQ key prefix
     ARGV[10] how often an unchanged agent is written to Postgres anyway (ms)
     ARGV[11] polls allowed per agent per second (0: no limit)
-    ARGV[11 + i]        name of capability queue i
+    ARGV[12] most bytes of job data one poll takes (the first task always goes)
+    ARGV[12 + i]        name of capability queue i (i = 1..n); its BullMQ keys are derived from it
+                        (`<prefix>:<queue>:wait`, `:meta`), which keeps a poll's arguments small
 
   Tasks posted with options (task_ttl, task_timeout, task_retries) have a task hash from the start;
   a claim counts an attempt, ends the time to live, starts the timeout, and keeps what a retry needs.
+
+  A poll takes tasks until their job data would pass ARGV[12] bytes, so its answer (and the memory it
+  takes to make it) stays bounded however large task_data may be.
 
   Output: flat list {job data (JSON), posting time (ms), ...} of the claimed tasks, oldest first;
   {"RATE_LIMITED"} when the agent polled more often than allowed this second.
@@ -58,11 +62,13 @@ end
 local claimed = {}
 if maxTasks <= 0 then return claimed end
 
-local queueCount = (#KEYS - 11) / 2
+local queueCount = #ARGV - 12
 local heads = {}
 
-local function waitKey(i) return KEYS[10 + 2 * i] end
-local function jobPrefix(i) return bullPrefix .. ":" .. ARGV[11 + i] .. ":" end
+local function queueName(i) return ARGV[12 + i] end
+local function jobPrefix(i) return bullPrefix .. ":" .. queueName(i) .. ":" end
+local function waitKey(i) return jobPrefix(i) .. "wait" end
+local maxBytes, bytes = tonumber(ARGV[12]), 0
 
 -- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
 local function peek(i)
@@ -82,7 +88,7 @@ local function peek(i)
 end
 
 for i = 1, queueCount do
-  if rcall("HEXISTS", KEYS[11 + 2 * i], "paused") == 1 then heads[i] = false else peek(i) end
+  if rcall("HEXISTS", jobPrefix(i) .. "meta", "paused") == 1 then heads[i] = false else peek(i) end
 end
 
 while #claimed < 2 * maxTasks do
@@ -95,6 +101,8 @@ while #claimed < 2 * maxTasks do
 
   local jobId = heads[best][1]
   local jobKey = jobPrefix(best) .. jobId
+  local size = rcall("HSTRLEN", jobKey, "data")
+  if #claimed > 0 and bytes + size > maxBytes then break end
   rcall("RPOP", waitKey(best))
   local data = rcall("HGET", jobKey, "data")
   rcall("DEL", jobKey, jobKey .. ":logs")
@@ -104,7 +112,7 @@ while #claimed < 2 * maxTasks do
   local state = task[1]
   if data and (not state or state == "waiting") then
     rcall("HSET", taskKey, "state", "claimed", "agent", agentId, "claimed_at", now,
-          "queue", ARGV[11 + best], "attempts", (tonumber(task[4]) or 0) + 1)
+          "queue", queueName(best), "attempts", (tonumber(task[4]) or 0) + 1)
     if task[2] then rcall("ZADD", KEYS[10], tonumber(now) + 1000 * tonumber(task[2]), jobId) end
     if task[3] and tonumber(task[3]) > 0 then
       rcall("HSET", taskKey, "data", data, "posted_at", heads[best][2])
@@ -113,8 +121,9 @@ while #claimed < 2 * maxTasks do
     rcall("SADD", KEYS[5], jobId)
     rcall("ZADD", KEYS[8], now, agentId)
     rcall("ZADD", KEYS[4], now, jobId)
-    rcall("HINCRBY", KEYS[6], "claimed:" .. ARGV[11 + best], 1)
-    rcall("HINCRBY", KEYS[7], ARGV[11 + best], 1)
+    rcall("HINCRBY", KEYS[6], "claimed:" .. queueName(best), 1)
+    rcall("HINCRBY", KEYS[7], queueName(best), 1)
+    bytes = bytes + size
     claimed[#claimed + 1] = data
     claimed[#claimed + 1] = tostring(heads[best][2])
   end
