@@ -16,6 +16,9 @@ RUN npx turbo run build && npm prune --omit=dev
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # A small young generation and a bounded old one keep each process near 110 MB (BENCHMARKS.md, memory).
+# AFM sizes its request-body budget and the worker's concurrent results from this heap limit, so the
+# worst bursts the limits allow leave every role alive (SECURITY.md, memory: peak 214 MB resident for a
+# replica, 119 MB for a worker); give each container at least 256 MB.
 ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=96"
 WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./

@@ -1,8 +1,9 @@
-// The load balancer of tools/topology.mjs: round robin over AFM replicas, retrying like the nginx of
-// deploy/nginx.conf. A request that never reached a replica (connection refused, or a kept-alive
-// connection the replica had closed while idle) goes to the next one, and so does one answered 503
-// (AFM's "retry later"). After a connection reset mid-request it is retried only where a repeat is
-// safe (`repeatable`): never a poll, which may have claimed tasks before it was cut.
+// The load balancer of tools/topology.mjs: round robin over AFM replicas. A request that never reached
+// a replica (connection refused, or a kept-alive connection the replica had closed while idle) goes to
+// the next one, and so does one answered 503 (AFM's "retry later"; nginx, which cannot tell AFM's 503
+// from others, retries only repeatable requests after one). After a connection reset mid-request a
+// request is retried only where a repeat is safe (`repeatable`): never a poll, which may have claimed
+// tasks before it was cut.
 import { createServer, request as httpRequest } from 'node:http';
 
 /** The request never reached the replica. */
@@ -28,10 +29,13 @@ const retryOn503 = (method, url) => !(method === 'POST' && pathOf(url) === '/api
 export function createBalancer({ host, replicas }) {
   let next = 0;
 
-  function forward(replica, req, body) {
+  function forward(replica, req, body, safe) {
     return new Promise((resolve, reject) => {
+      // A request that may not be repeated gets a connection of its own: on a kept-alive one, a reset
+      // could not be told from the replica closing it while idle.
+      const connection = safe ? { agent: undefined, headers: { connection: 'keep-alive' } } : { agent: false, headers: { connection: 'close' } };
       const upstream = httpRequest(
-        { host, port: replica.port, method: req.method, path: req.url, headers: { ...req.headers, host: `${host}:${replica.port}`, connection: 'keep-alive' } },
+        { host, port: replica.port, method: req.method, path: req.url, agent: connection.agent, headers: { ...req.headers, host: `${host}:${replica.port}`, ...connection.headers } },
         resolve,
       );
       upstream.on('error', (error) => {
@@ -53,7 +57,7 @@ export function createBalancer({ host, replicas }) {
     for (let attempt = 0; attempt < replicas.length; attempt++) {
       const replica = replicas[(first + attempt) % replicas.length];
       try {
-        const upstream = await forward(replica, req, body);
+        const upstream = await forward(replica, req, body, safe);
         if (upstream.statusCode === 503 && on503 && attempt < replicas.length - 1) {
           upstream.resume();
           continue;

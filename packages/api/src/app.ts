@@ -30,10 +30,16 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Node answers a request without Host with a bare 400 of its own; AFM's hook below answers it in JSON.
     http: { requireHostHeader: false },
+    // A request whose headers or body never finish arriving is cut off (its body after 30 s, body.ts).
+    requestTimeout: 60_000,
   }).withTypeProvider<ZodTypeProvider>();
 
   registerErrorHandling(app);
-  registerBodyParsing(app, { bodyLimit: deps.config.BODY_LIMIT, depthLimit: deps.config.JSON_DEPTH_LIMIT }, new BodyBudget(deps.bodyBudget ?? defaultBodyBudget()));
+  registerBodyParsing(
+    app,
+    { bodyLimit: deps.config.BODY_LIMIT, depthLimit: deps.config.JSON_DEPTH_LIMIT, ...(deps.bodyReadMs ? { readMs: deps.bodyReadMs } : {}) },
+    new BodyBudget(deps.bodyBudget ?? defaultBodyBudget()),
+  );
   // A client that asks before sending (Expect: 100-continue) a body announced as too large gets its
   // 413 at once and sends nothing; any other goes on as Node would by itself.
   app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {

@@ -44,6 +44,8 @@ export interface ApiDeps {
   notifications: Notifications;
   /** Bytes of request bodies handled at once (default: from the heap limit, see http/budget.ts). */
   bodyBudget?: number;
+  /** Milliseconds a request body may take to arrive (default 30 s, http/body.ts). */
+  bodyReadMs?: number;
 }
 
 export interface OpenedApiDeps extends ApiDeps {

@@ -245,6 +245,16 @@ describe('DELETE /task/:id', () => {
     expect((await h.app.inject({ method: 'DELETE', url: `/task/${randomUUID()}` })).statusCode).toBe(404);
   });
 
+  it('does not take an agent\'s task_error "cancelled" for a repeat: the cancel was AFM\'s, not the agent\'s', async () => {
+    const t = type();
+    const task = newTask(t);
+    await postTask(task);
+    await poll(pollBody([t]));
+    expect((await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` })).statusCode).toBe(200);
+    const mimic = await h.app.inject({ method: 'POST', url: '/tasks/response', ...json({ protocol: 1, task_id: task.task_id, task_error: 'cancelled' }) });
+    expect(mimic.statusCode).toBe(400);
+  });
+
   it('answers a repeated cancel as the first one, before and after Postgres has it', async () => {
     const t = type();
     const task = newTask(t);

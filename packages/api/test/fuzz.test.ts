@@ -222,6 +222,30 @@ describe('memory bounds (issue 11)', () => {
     }
   });
 
+  it('answers 408 to a body that stops arriving, and gives its share back', async () => {
+    const app = await buildApp({ ...open.deps, bodyBudget: 2_000, bodyReadMs: 300 });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as { port: number };
+      const { connect } = await import('node:net');
+      const stalled = await new Promise<string>((resolve) => {
+        let received = '';
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write('POST /task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1500\r\n\r\n{"task_id":'),
+        );
+        socket.on('data', (chunk) => (received += chunk));
+        socket.on('close', () => resolve(received));
+      });
+      expect(stalled).toMatch(/^HTTP\/1.1 408 /);
+      expect(stalled).toMatch(/"code":"AFM_ERR_REQUEST_TIMEOUT"/);
+      // Its 1,500 bytes are free again: a body that needs them is served at once.
+      const response = await fetch(`http://127.0.0.1:${port}/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...validBodies['/task'](), task_data: { pad: 'p'.repeat(1_200) } }) });
+      expect(response.status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('hands out at most MAX_POLL_DATA_BYTES of task_data per poll, the first task whatever its size', async () => {
     const type = `big-${randomUUID().slice(0, 6)}`;
     const blob = 'x'.repeat(250_000);

@@ -34,8 +34,12 @@ const newPoll = (capabilities: Record<string, { version: number }>, extra: Recor
 });
 
 /** Puts the result into Postgres as the worker would (no worker runs in this file). */
-async function persist(taskId: string, outcome: { state: 'completed'; result: Record<string, unknown> } | { state: 'failed'; error: string }) {
-  await recordOutcome(h.deps.db, { task_id: taskId, outcome, finished_at: Date.now(), agent_id: null, claimed_at: null });
+async function persist(
+  taskId: string,
+  outcome: { state: 'completed'; result: Record<string, unknown> } | { state: 'failed'; error: string },
+  agentId: string | null = null,
+) {
+  await recordOutcome(h.deps.db, { task_id: taskId, outcome, finished_at: Date.now(), agent_id: agentId, claimed_at: null });
   await h.deps.scripts.finishTask(taskId, 60);
 }
 
@@ -258,14 +262,14 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
   it('answers an identical repeat of the accepted outcome with 200 and changes nothing, before and after Postgres has it (SPEC §2.2)', async () => {
     const outcomes: ({ task_data: Record<string, unknown> } | { task_error: string })[] = [{ task_data: { ok: true, n: [1, 2] } }, { task_error: 'it broke' }];
     for (const outcome of outcomes) {
-      const { task } = await claimedTask();
+      const { task, agentId } = await claimedTask();
       const first = { protocol: 1, task_id: task.task_id, ...outcome };
       expect((await post('/tasks/response', first)).statusCode).toBe(200);
       // Still in Redis (answered): the same outcome again, and with keys in another order.
       const again = await post('/tasks/response', 'task_data' in outcome ? { task_data: { n: [1, 2], ok: true }, task_id: task.task_id, protocol: 1 } : first);
       expect(again.statusCode, again.body).toBe(200);
       expect(again.body).toBe('');
-      await persist(task.task_id, 'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error });
+      await persist(task.task_id, 'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error }, agentId);
       // In Postgres (Redis keeps a tombstone), and once Redis forgot the task altogether.
       expect((await post('/tasks/response', first)).statusCode).toBe(200);
       await h.deps.redis.del(h.deps.scripts.keys.task(task.task_id));

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokens } from '@afm/shared/auth';
 import { ConfigError, loadConfig } from '@afm/shared/config';
+import { waitFor } from '@afm/shared/testing/wait';
 import { buildApp } from '../src/app.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
 
@@ -131,6 +132,21 @@ describe('authentication', () => {
     await h.deps.redis.del(h.deps.scripts.keys.task(later.task_id));
     expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(403);
     expect((await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(200);
+  });
+
+  it('refuses, in the same Redis step, an answer for a holder the caller did not see (a claim made meanwhile)', async () => {
+    const type = `nh-${randomUUID().slice(0, 6)}`;
+    const task = { ...newTask(type), task_ttl: 60 };
+    await request('POST', '/task', BPMS, task);
+    // The bound agent polls (again once its second of POLL_RATE_LIMIT is over, if need be).
+    const claimed = await waitFor(async () => {
+      const response = await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID));
+      return response.statusCode === 200 && response.json().tasks.length === 1;
+    }, { timeoutMs: 5_000, intervalMs: 200, what: 'the bound agent to claim the task' });
+    expect(claimed).toBe(true);
+    const { settleTask } = await import('@afm/shared/dispatch/results');
+    const { NO_HOLDER } = await import('@afm/shared/dispatch/scripts');
+    expect(await settleTask(h.deps, task.task_id, { state: 'completed', result: {} }, Date.now(), NO_HOLDER)).toEqual({ accepted: false, state: 'other-agent' });
   });
 
   it('lets the shared token answer, and repeat, the tasks of agents without their own token', async () => {

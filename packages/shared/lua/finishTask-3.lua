@@ -10,7 +10,7 @@
     ARGV[1] task id      ARGV[2] tombstone lifetime (s)    ARGV[3] now (ms)    ARGV[4] finished channel
 ]]
 local rcall = redis.call
-rcall("HDEL", KEYS[1], "outcome", "queue", "data", "posted_at", "agent", "claimed_at")
+rcall("HDEL", KEYS[1], "outcome", "queue", "data", "posted_at", "agent", "claimed_at", "by")
 rcall("HSET", KEYS[1], "state", "done")
 rcall("EXPIRE", KEYS[1], ARGV[2])
 rcall("ZREM", KEYS[2], ARGV[1])

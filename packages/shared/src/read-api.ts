@@ -63,7 +63,9 @@ export const TestRun = z
       first_posted: NullableTime,
       last_finished: NullableTime,
     }),
-    tasks: z.array(TaskDetail.omit({ live_state: true })),
+    tasks: z
+      .array(TaskDetail.omit({ live_state: true }))
+      .describe('the run\'s tasks, oldest first: the first 1,000, or fewer when their data and results pass 1 MiB (summary counts them all)'),
   })
   .meta({ id: 'TestRun' });
 

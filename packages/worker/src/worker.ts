@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { Queue, Worker, type Job } from 'bullmq';
-import { forgetJob, recordJobRun } from '@afm/shared/ops/jobs';
+import { forgetJob, recordJobRun, touchJob } from '@afm/shared/ops/jobs';
 import { WORKER_BEAT_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
 import { MAINTENANCE_JOBS, MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
 import type { WorkerDeps } from './deps.js';
@@ -82,7 +82,10 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   /** Runs one maintenance job, records its health, and logs a failure once per cause. */
   async function runMaintenance(name: MaintenanceJobName): Promise<unknown> {
     // A run still going when the next is due (a slow rebuild after Redis lost its data) is not doubled.
-    if (running.has(name)) return { skipped: 'the previous run is still going' };
+    if (running.has(name)) {
+      await touchJob(deps.redis, deps.scripts.keys, name).catch(() => undefined);
+      return { skipped: 'the previous run is still going' };
+    }
     running.add(name);
     const record = (error: string | null) =>
       recordJobRun(deps.redis, deps.scripts.keys, name, periods[name] ?? 0, error).catch(() => undefined);

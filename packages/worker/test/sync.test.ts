@@ -48,6 +48,19 @@ describe('sync', () => {
     expect(await h.deps.redis.zcard(h.deps.scripts.keys.claimsDirty)).toBe(0);
   });
 
+  it('keeps a claim dirty that was made again after it was read for syncing (a retried task)', async () => {
+    const type = `rc-${randomUUID().slice(0, 6)}`;
+    const task = await post(type);
+    await claim(type, 1);
+    const score = await h.deps.redis.zscore(h.deps.scripts.keys.claimsDirty, task.task_id);
+    expect(score).not.toBeNull();
+    await h.deps.redis.zadd(h.deps.scripts.keys.claimsDirty, Number(score) + 5, task.task_id); // claimed again
+    expect(await h.deps.scripts.forgetSyncedClaims([{ taskId: task.task_id, score: score! }])).toBe(0);
+    expect(await h.deps.redis.zscore(h.deps.scripts.keys.claimsDirty, task.task_id)).not.toBeNull();
+    await syncClaims(h.deps);
+    expect(await h.deps.redis.zscore(h.deps.scripts.keys.claimsDirty, task.task_id)).toBeNull();
+  });
+
   it('records agents with location and replaces their capabilities', async () => {
     const type = `a-${randomUUID().slice(0, 6)}`;
     const { agentId } = await claim(type, 0, randomUUID(), JSON.stringify({ country: 'FI', region: '18', latitude: 60.2 }));

@@ -7,7 +7,7 @@
  * Bound agent tokens (SECURITY.md) bind both ways: a bound token answers only its agent's claims, and
  * the claims of a bound agent are answered only with its token.
  */
-import type { AnswerReply } from '@afm/shared/dispatch/scripts';
+import { NO_HOLDER, type AnswerReply } from '@afm/shared/dispatch/scripts';
 import { settleTask, submitResult } from '@afm/shared/dispatch/results';
 import { taskOptionsOf } from '@afm/shared/db/tasks';
 import { AfmError } from '@afm/shared/errors';
@@ -90,11 +90,14 @@ async function requeue(deps: Pick<Deps, 'results' | 'logger'>, taskId: string, f
   }
 }
 
-/** The agent holding the task's claim, refused when a token is bound to it (the caller's is not). */
-async function unboundHolder(deps: Pick<Deps, 'scripts' | 'tokens'>, taskId: string): Promise<string | undefined> {
+/**
+ * The agent holding the task's claim, refused when a token is bound to it (the caller's is not). With
+ * no holder yet the script is told one no agent has, so a claim made in between is not answered blind.
+ */
+async function unboundHolder(deps: Pick<Deps, 'scripts' | 'tokens'>, taskId: string): Promise<string> {
   const holder = await guard('Redis', () => deps.scripts.redis.hget(deps.scripts.keys.task(taskId), 'agent'));
   if (holder && deps.tokens.isBound(holder)) throw heldByBoundAgent(taskId);
-  return holder ?? undefined;
+  return holder ?? NO_HOLDER;
 }
 
 /**
@@ -105,10 +108,12 @@ async function isRepeat(deps: Pick<Deps, 'tasks' | 'tokens'>, taskId: string, re
   let first: TaskOutcome;
   let agentId: string | null;
   if (reply.state === 'answered') {
+    // Failed by AFM (cancelled, expired, timed out, silent agent): no agent's outcome to repeat.
+    if (!reply.byAgent) return false;
     ({ first, agentId } = reply);
   } else if (reply.state === 'done') {
     const task = await guard('Postgres', () => deps.tasks.find(taskId));
-    if (!task?.finished_at) return false;
+    if (!task?.finished_at || task.agent_id === null) return false;
     first = task.state === 'completed' ? { state: 'completed', result: task.result ?? {} } : { state: 'failed', error: task.error ?? '' };
     agentId = task.agent_id;
   } else {

@@ -19,10 +19,14 @@ const MAY_HOLD_PROTO = /"(?:_|\\u005[fF]){2}(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u00
 export interface BodyLimits {
   bodyLimit: number;
   depthLimit: number;
+  /** How long a body may take to arrive (default BODY_READ_MS). */
+  readMs?: number;
 }
 
 /** How long a body waits for its share of the budget before it is answered 503. */
 export const BUDGET_WAIT_MS = 5_000;
+/** How long a body may take to arrive once its share is taken (408 after): a stalled sender gives it back. */
+export const BODY_READ_MS = 30_000;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -59,18 +63,19 @@ export function registerBodyParsing(app: FastifyInstance, limits: BodyLimits, bu
     const length = raw.headers['content-length'];
     const declared = length === undefined ? limit : Number(length);
     // A body announced as too large is never buffered: it needs no share.
-    if (declared > limit) return readBody(raw, limit, parse);
+    const readMs = limits.readMs ?? BODY_READ_MS;
+    if (declared > limit) return readBody(raw, limit, parse, undefined, readMs);
     void budget.reserve(declared, BUDGET_WAIT_MS).then((release) => {
       const share = request.bodyShare;
       if (!release) {
         const busy = new AfmError('AFM_ERR_UNAVAILABLE', `busy: request bodies of ${budget.capacity} bytes are being handled; retry later`, {
           headers: { 'retry-after': '1' },
         });
-        return readBody(raw, limit, parse, busy);
+        return readBody(raw, limit, parse, busy, readMs);
       }
       if (!share || share.done) release();
       else share.release = release;
-      readBody(raw, limit, parse);
+      readBody(raw, limit, parse, undefined, readMs);
     });
   });
 }
@@ -143,13 +148,26 @@ const tooLarge = (limit: number) => new AfmError('AFM_ERR_PAYLOAD_TOO_LARGE', `r
  * it and lose the answer. Past DRAIN_LIMIT the 413 goes out at once and the connection is cut.
  * `refusal`: the body is read and dropped the same way, then refused with this error.
  */
-export function readBody(request: IncomingMessage, limit: number, callback: (error: Error | null, text?: string) => void, refusal?: AfmError): void {
+export function readBody(
+  request: IncomingMessage,
+  limit: number,
+  callback: (error: Error | null, text?: string) => void,
+  refusal?: AfmError,
+  readMs = BODY_READ_MS,
+): void {
   let finished = false;
+  // The answer closes the connection (Fastify does after any body error).
+  const deadline = setTimeout(
+    () => finish(new AfmError('AFM_ERR_REQUEST_TIMEOUT', `request body not received within ${readMs / 1000} s`)),
+    readMs,
+  ).unref();
   const finish = (error: Error | null, text?: string) => {
+    clearTimeout(deadline);
     if (finished) return;
     finished = true;
     callback(error, text);
   };
+  request.once('close', () => clearTimeout(deadline));
   const chunks: Buffer[] = [];
   let size = refusal || Number(request.headers['content-length']) > limit ? limit + 1 : 0;
   request.on('data', (chunk: Buffer) => {

@@ -21,6 +21,7 @@ const SCRIPT_FILES = {
   releaseClaim: 'releaseClaim-5.lua',
   dropAgents: 'dropAgents-3.lua',
   drainQueue: 'drainQueue-3.lua',
+  forgetSynced: 'forgetSynced-1.lua',
 } as const;
 
 type ScriptName = keyof typeof SCRIPT_FILES;
@@ -36,6 +37,9 @@ export const AGENT_RESYNC_MS = 15_000;
  * agent's answer, and the memory a replica needs to make it, stay bounded.
  */
 export const MAX_POLL_DATA_BYTES = 1_048_576;
+
+/** A holder no agent has: given to answerTask, it refuses every claim (the caller saw no holder). */
+export const NO_HOLDER = '-';
 
 const read = (path: string) => readFileSync(new URL(`../../lua/${path}`, import.meta.url), 'utf8');
 
@@ -99,8 +103,17 @@ function lostClaims(reply: string[]): LostClaim[] {
 
 export type AnswerReply =
   | { accepted: true; agentId: string; claimedAt: number; attempts: number }
-  /** An outcome was accepted before and is on its way to Postgres: this one, from this claim. */
-  | { accepted: false; state: 'answered'; first: TaskOutcome; agentId: string | null; finishedAt: number; claimedAt: number | null; attempts: number }
+  /** An outcome was accepted before and is on its way to Postgres: this one, from this claim; `byAgent`: an agent sent it (not AFM). */
+  | {
+      accepted: false;
+      state: 'answered';
+      first: TaskOutcome;
+      agentId: string | null;
+      finishedAt: number;
+      claimedAt: number | null;
+      attempts: number;
+      byAgent: boolean;
+    }
   /** `missing`: Redis does not know the task; `done`: its outcome is in Postgres; `other-agent`: not the given holder's. */
   | { accepted: false; state: 'missing' | 'waiting' | 'done' | 'other-agent' };
 
@@ -183,6 +196,7 @@ export class DispatchScripts {
         finishedAt: Number(reply[3]),
         claimedAt: reply[4] ? Number(reply[4]) : null,
         attempts: Number(reply[5]),
+        byAgent: reply[6] === 'agent',
       };
     }
     return { accepted: false, state: reply[0] as 'missing' | 'waiting' | 'done' | 'other-agent' };
@@ -332,6 +346,12 @@ export class DispatchScripts {
       queue,
       max,
     )) as string[];
+  }
+
+  /** Takes synced claims off the dirty list, each only while it is still the claim that was synced. */
+  async forgetSyncedClaims(claims: { taskId: string; score: string }[]): Promise<number> {
+    if (claims.length === 0) return 0;
+    return Number(await this.call('forgetSynced')(this.keys.claimsDirty, ...claims.flatMap((claim) => [claim.taskId, claim.score])));
   }
 
   /** Tasks waiting in all task queues. */

@@ -4,6 +4,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { unavailable } from '../errors.js';
 import { afmKeys, taskQueueName, type AfmKeys, type TaskJob } from '../queues.js';
 
 /** Nobody subscribes to task queue events; keep BullMQ's event stream per queue short. */
@@ -48,6 +49,9 @@ export class TaskQueues {
    */
   async enqueue(task: TaskJob, postedAt: number, { newTask = false } = {}): Promise<string> {
     const name = taskQueueName(task.task_type, task.task_version, task.task_location);
+    // BullMQ would wait for a connection that is down for as long as it is down, and add the job
+    // whenever it returns — even after the reconciler queued the task and an agent finished it.
+    if (this.redis.status !== 'ready') throw unavailable('Redis', new Error(`Redis connection is ${this.redis.status}`));
     const bookkeeping = this.redis.pipeline().sadd(this.keys.queues, name);
     if (newTask) bookkeeping.hincrby(this.keys.stats, `posted:${name}`, 1);
     const { task_ttl: ttl, task_timeout: timeout, task_retries: retries } = task;

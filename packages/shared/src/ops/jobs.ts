@@ -41,6 +41,12 @@ export async function recordJobRun(redis: Redis, keys: Keys, job: string, everyM
   return health;
 }
 
+/** A run skipped because the previous one is still going: the job runs, it is not stalled. */
+export async function touchJob(redis: Redis, keys: Keys, job: string, now = Date.now()): Promise<void> {
+  const health = parse(job, await redis.hget(keys.jobs, job));
+  if (health) await redis.hset(keys.jobs, job, JSON.stringify({ ...health, lastRunAt: now }));
+}
+
 /** Forgets a job that no longer runs (cleanup with AUTO_CLEANUP off). */
 export async function forgetJob(redis: Redis, keys: Keys, job: string): Promise<void> {
   await redis.hdel(keys.jobs, job);

@@ -20,8 +20,11 @@ export async function syncClaims(deps: Deps): Promise<number> {
   const { redis, scripts } = deps;
   let total = 0;
   for (;;) {
-    const ids = await redis.zrange(scripts.keys.claimsDirty, 0, BATCH - 1);
-    if (ids.length === 0) return total;
+    const flat = await redis.zrange(scripts.keys.claimsDirty, 0, BATCH - 1, 'WITHSCORES');
+    if (flat.length === 0) return total;
+    const dirty: { taskId: string; score: string }[] = [];
+    for (let i = 0; i < flat.length; i += 2) dirty.push({ taskId: flat[i]!, score: flat[i + 1]! });
+    const ids = dirty.map((claim) => claim.taskId);
     const pipeline = redis.pipeline();
     for (const id of ids) pipeline.hmget(scripts.keys.task(id), 'state', 'agent', 'claimed_at', 'attempts');
     const replies = (await pipeline.exec()) ?? [];
@@ -34,7 +37,7 @@ export async function syncClaims(deps: Deps): Promise<number> {
       }
     });
     total += await recordClaims(deps.db, records);
-    await redis.zrem(scripts.keys.claimsDirty, ...ids);
+    await scripts.forgetSyncedClaims(dirty);
     if (ids.length < BATCH) return total;
   }
 }
