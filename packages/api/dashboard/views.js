@@ -7,6 +7,9 @@ const testLink = (id) => h('a', { href: `#/test/${id}`, class: 'id', title: id }
 const agentLink = (id, label) => (id ? h('a', { href: `#/agent/${id}`, class: 'id', title: id }, label ?? short(id)) : '–');
 const state = (value) => h('span', { class: `state ${value}` }, value === 'claimed' ? 'in progress' : value);
 
+/** Tasks that ended without a result: an agent's error, or AFM's (expiry, timeout, silence, drain, cancel). */
+const failures = (events) => ['failed', 'ttl_expired', 'timed_out', 'agent_silent', 'drained', 'cancelled'].reduce((sum, event) => sum + (events[event] ?? 0), 0);
+
 export function summary(data) {
   const card = (label, value, note) => h('div', { class: 'card' }, h('strong', { 'data-metric': label }, value), h('span', {}, label), note && h('small', {}, note));
   return [
@@ -14,7 +17,7 @@ export function summary(data) {
     card('tasks waiting', data.tasks.waiting),
     card('tasks in progress', data.tasks.in_progress),
     card('completed', data.events.completed ?? 0, 'since Redis started counting'),
-    card('failed', (data.events.failed ?? 0) + (data.events.expired ?? 0) + (data.events.drained ?? 0), `${data.events.expired ?? 0} by silent agents`),
+    card('failed', failures(data.events), `${data.events.agent_silent ?? 0} by silent agents`),
   ];
 }
 
@@ -33,7 +36,7 @@ export function queues(list) {
       q.paused ? 'paused' : '',
       String(q.events.posted ?? 0),
       String(q.events.completed ?? 0),
-      String((q.events.failed ?? 0) + (q.events.expired ?? 0) + (q.events.drained ?? 0)),
+      String(failures(q.events)),
     ]),
     'no task has been posted yet',
   );

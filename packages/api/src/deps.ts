@@ -2,16 +2,13 @@
  * What the API's domain functions need, passed in explicitly so tests can run them against real
  * Redis and Postgres without HTTP. `openApiDeps` builds them from configuration; `close` releases them.
  */
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Tokens } from '@afm/shared/auth';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
 import { createTaskStore, type TaskStore } from '@afm/shared/db/tasks';
-import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
-import { DispatchScripts } from '@afm/shared/dispatch/scripts';
-import { TaskQueues } from '@afm/shared/dispatch/task-queues';
+import { Dispatch } from '@afm/shared/dispatch/dispatch';
 import type { Logger } from '@afm/shared/logger';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 import { ApiMetrics } from './metrics.js';
@@ -21,10 +18,8 @@ export interface ApiDeps {
   db: Kysely<Database>;
   /** Batched task queries (concurrent POST /task of this replica share one insert, GET /task one select). */
   tasks: TaskStore;
-  redis: Redis;
-  scripts: DispatchScripts;
-  taskQueues: TaskQueues;
-  results: ResultsQueue;
+  /** Everything of a task's life in Redis (the dispatch core). */
+  dispatch: Dispatch;
   config: Pick<
     Config,
     | 'AGENT_RETURN_TIME'
@@ -68,27 +63,22 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   await Promise.all([connectRedis(redis), connectRedis(queueRedis), connectRedis(subscriber)]).catch((error: unknown) =>
     logger.error({ err: error }, 'redis is not reachable yet'),
   );
-  const taskQueues = new TaskQueues(queueRedis, config.QUEUE_PREFIX);
-  const results = createResultsQueue(queueRedis, config.QUEUE_PREFIX);
-  const scripts = new DispatchScripts(redis, config.QUEUE_PREFIX);
-  const notifications = new Notifications(redis, subscriber, scripts.keys, (queue) => scripts.wakeOne(queue));
+  const dispatch = new Dispatch({ commands: redis, queues: queueRedis, prefix: config.QUEUE_PREFIX, agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD });
+  const notifications = new Notifications(dispatch, subscriber);
   // Subscribing waits for Redis (ioredis resubscribes after reconnects by itself).
   void notifications.start().catch((error: unknown) => logger.error({ err: error }, 'cannot subscribe to wake-ups'));
   return {
     db,
     tasks: createTaskStore(db),
-    redis,
-    scripts,
+    dispatch,
     notifications,
-    taskQueues,
-    results,
     config,
     tokens,
     logger,
     metrics: new ApiMetrics(),
     async close() {
       notifications.close();
-      await Promise.allSettled([taskQueues.close(), results.close()]);
+      await dispatch.close();
       await Promise.allSettled([db.destroy(), redis.quit(), queueRedis.quit(), subscriber.quit()]);
     },
   };

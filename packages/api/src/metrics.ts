@@ -7,9 +7,9 @@
  *   tasks it served (histograms; sum them over replicas), plus Node's process metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { jobState, type JobHealth } from '@afm/shared/ops/jobs';
+import { jobState, type JobHealth } from '@afm/shared/dispatch/job-health';
 import { QUEUE_EVENTS, type QueueSummary } from '@afm/shared/ops/queues';
-import { WORKER_STALE_MS } from '@afm/shared/ops/workers';
+import { WORKER_STALE_MS } from '@afm/shared/dispatch/workers';
 
 /** Seconds: from milliseconds to an hour, for waits and runs alike. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];

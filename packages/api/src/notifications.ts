@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { AfmKeys } from '@afm/shared/queues';
+import type { Dispatch } from '@afm/shared/dispatch/dispatch';
 
 export type WaitEnd = 'woken' | 'timeout' | 'aborted' | 'closing';
 
@@ -29,43 +29,38 @@ export class Notifications {
   private closing = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly dispatch: Dispatch,
+    /** A connection in subscriber mode, for this replica alone. */
     private readonly subscriber: Redis,
-    private readonly keys: AfmKeys,
-    /** Passes a wake on to another poll of the queue when it reached one that is gone. */
-    private readonly wakeOne: (queue: string) => Promise<unknown>,
   ) {}
 
   async start(): Promise<void> {
     this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.keys.finishedChannel) {
+      if (channel === this.dispatch.finishedChannel) {
         for (const id of this.watchers.get(message) ?? []) this.active.get(id)?.('woken');
         return;
       }
       const [token, queue] = message.split(' ');
       const id = this.pollers.get(token!);
       if (id !== undefined) this.active.get(id)?.('woken');
-      else if (queue) void this.wakeOne(queue).catch(() => undefined);
+      // The poll is gone: the wake goes on to another poll of the queue.
+      else if (queue) void this.dispatch.wakeOne(queue).catch(() => undefined);
     });
-    await this.subscriber.subscribe(this.keys.wakeChannel(this.replica), this.keys.finishedChannel);
+    await this.subscriber.subscribe(this.dispatch.wakeChannel(this.replica), this.dispatch.finishedChannel);
   }
 
   waitForTask(queues: string[], ms: number, signal: AbortSignal): Wait {
     const token = `${this.replica}/${++this.sequence}`;
     const ends = Date.now() + ms;
-    const registration = this.redis.pipeline();
-    for (const queue of queues) registration.zadd(this.keys.waiting(queue), ends, token);
     return {
-      ready: registration.exec(),
+      ready: this.dispatch.registerWait(queues, token, ends),
       ended: this.wait(
         ms,
         signal,
         (id) => this.pollers.set(token, id),
         () => {
           this.pollers.delete(token);
-          const removal = this.redis.pipeline();
-          for (const queue of queues) removal.zrem(this.keys.waiting(queue), token);
-          void removal.exec().catch(() => undefined);
+          void this.dispatch.unregisterWait(queues, token).catch(() => undefined);
         },
       ),
     };
@@ -73,7 +68,7 @@ export class Notifications {
 
   waitForFinish(taskId: string, ms: number, signal: AbortSignal): Wait {
     return {
-      ready: this.redis.zadd(this.keys.watched, 'GT', Date.now() + ms, taskId),
+      ready: this.dispatch.watchTask(taskId, Date.now() + ms),
       ended: this.wait(
         ms,
         signal,

@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
-import { FAILING_AFTER, recordJobRun } from '@afm/shared/ops/jobs';
-import { WORKER_STALE_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
+import { FAILING_AFTER, recordJobRun } from '@afm/shared/dispatch/job-health';
+import { WORKER_STALE_MS, workerBeat, workerRetired } from '@afm/shared/dispatch/workers';
 import { buildApp } from '../src/app.js';
 import { openApiDeps, type OpenedApiDeps } from '../src/deps.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
@@ -61,33 +61,33 @@ describe('health', () => {
   });
 
   it('/readyz and afm_workers count the workers that beat lately, without making readiness depend on them', async () => {
-    const keys = h.deps.scripts.keys;
+    const keys = h.deps.dispatch.keys;
     const now = Date.now();
-    await workerBeat(h.deps.redis, keys, 'worker-live', now);
-    await workerBeat(h.deps.redis, keys, 'worker-killed', now - WORKER_STALE_MS - 1_000);
+    await workerBeat(h.deps.dispatch.redis, keys, 'worker-live', now);
+    await workerBeat(h.deps.dispatch.redis, keys, 'worker-killed', now - WORKER_STALE_MS - 1_000);
     try {
       const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toMatchObject({ workers: 1 });
       expect(sample((await h.app.inject({ method: 'GET', url: '/metrics' })).body, 'afm_workers')).toBe(1);
-      await workerRetired(h.deps.redis, keys, 'worker-live');
+      await workerRetired(h.deps.dispatch.redis, keys, 'worker-live');
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', workers: 0 });
     } finally {
-      await h.deps.redis.del(keys.workers);
+      await h.deps.dispatch.redis.del(keys.workers);
     }
   });
 });
 
 describe('maintenance jobs of the worker (issue 11)', () => {
   it('/readyz says degraded, naming the job and its cause, while one fails or stopped running; metrics count it', async () => {
-    const keys = h.deps.scripts.keys;
+    const keys = h.deps.dispatch.keys;
     const now = Date.now();
     try {
-      await recordJobRun(h.deps.redis, keys, 'reconcile', 1_000, null, now);
+      await recordJobRun(h.deps.dispatch.redis, keys, 'reconcile', 1_000, null, now);
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', jobs: { reconcile: 'ok' } });
       // One failed run may be a passing fault; three in a row are not.
       for (let run = 1; run <= FAILING_AFTER; run++) {
-        await recordJobRun(h.deps.redis, keys, 'sync', 1_000, 'agents: bind message has 70000 parameter formats but 0 parameters', now - 3_000 + run * 1_000);
+        await recordJobRun(h.deps.dispatch.redis, keys, 'sync', 1_000, 'agents: bind message has 70000 parameter formats but 0 parameters', now - 3_000 + run * 1_000);
         const state = (await h.app.inject({ method: 'GET', url: '/readyz' })).json();
         expect(state.status, `after ${run} failed runs`).toBe(run < FAILING_AFTER ? 'ready' : 'degraded');
       }
@@ -95,18 +95,18 @@ describe('maintenance jobs of the worker (issue 11)', () => {
       expect(degraded.statusCode, 'the replica itself still serves').toBe(200);
       expect(degraded.json().jobs.sync).toMatch(/^failing since .* \(3 runs\): agents: bind message/);
       // A job that has not run for long (its scheduler gone, no worker) is stalled.
-      await recordJobRun(h.deps.redis, keys, 'cleanup', 10_000, null, now - 120_000);
+      await recordJobRun(h.deps.dispatch.redis, keys, 'cleanup', 10_000, null, now - 120_000);
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json().jobs.cleanup).toMatch(/^stalled: not run since/);
       const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(sample(metrics, 'afm_worker_job_failures', { job: 'sync' })).toBe(3);
       expect(sample(metrics, 'afm_worker_job_stalled', { job: 'cleanup' })).toBe(1);
       expect(sample(metrics, 'afm_worker_job_runs_total', { job: 'sync', outcome: 'failed' })).toBe(3);
       expect(sample(metrics, 'afm_worker_job_last_success_timestamp_seconds', { job: 'reconcile' })).toBeCloseTo(now / 1000, 0);
-      await recordJobRun(h.deps.redis, keys, 'sync', 1_000, null);
-      await recordJobRun(h.deps.redis, keys, 'cleanup', 10_000, null);
+      await recordJobRun(h.deps.dispatch.redis, keys, 'sync', 1_000, null);
+      await recordJobRun(h.deps.dispatch.redis, keys, 'cleanup', 10_000, null);
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', jobs: { sync: 'ok', cleanup: 'ok' } });
     } finally {
-      await h.deps.redis.del(keys.jobs, keys.jobRuns);
+      await h.deps.dispatch.redis.del(keys.jobs, keys.jobRuns);
     }
   });
 });

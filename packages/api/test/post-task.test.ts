@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
 import { createTaskStore, findTask } from '@afm/shared/db/tasks';
+import { openWorkerDeps } from '@afm/worker/deps';
+import { reconcileTasks } from '@afm/worker/services/reconcile.service';
 import { postTask } from '../src/domain/post-task.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
 
@@ -19,7 +21,7 @@ describe('postTask', () => {
     const posted = task();
     await postTask(h.deps, posted);
     expect(await findTask(h.deps.db, posted.task_id)).toMatchObject({ state: 'waiting' });
-    expect((await h.deps.taskQueues.get(posted.task_type, 1).getJob(posted.task_id))?.data).toEqual(posted);
+    expect(await h.deps.dispatch.queuedTask(posted.task_type, 1, posted.task_id)).toEqual(posted);
   });
 
   it('answers 503 and queues nothing while Postgres cannot store the task', async () => {
@@ -27,7 +29,7 @@ describe('postTask', () => {
     try {
       const posted = task();
       await expect(postTask({ ...h.deps, tasks: createTaskStore(down) }, posted)).rejects.toMatchObject({ statusCode: 503, code: 'AFM_ERR_UNAVAILABLE' });
-      expect(await h.deps.taskQueues.get(posted.task_type, 1).getJob(posted.task_id)).toBeUndefined();
+      expect(await h.deps.dispatch.queuedTask(posted.task_type, 1, posted.task_id)).toBeUndefined();
     } finally {
       await down.destroy();
     }
@@ -35,8 +37,16 @@ describe('postTask', () => {
 
   it('accepts a stored task while Redis is down; it is queued later by the reconciler', async () => {
     const posted = task();
-    const broken = { ...h.deps, taskQueues: { enqueue: () => Promise.reject(new Error('Connection is closed.')) } as never };
+    const broken = { ...h.deps, dispatch: { post: () => Promise.reject(new Error('Connection is closed.')) } as never };
     await postTask(broken, posted);
     expect(await findTask(h.deps.db, posted.task_id)).toMatchObject({ state: 'waiting' });
+    expect(await h.deps.dispatch.queuedTask(posted.task_type, 1, posted.task_id)).toBeUndefined();
+    const worker = await openWorkerDeps(h.env.config, h.env.logger);
+    try {
+      expect((await reconcileTasks(worker, Date.now(), 0)).requeuedTasks).toBeGreaterThanOrEqual(1);
+    } finally {
+      await worker.close();
+    }
+    expect(await h.deps.dispatch.queuedTask(posted.task_type, 1, posted.task_id)).toEqual(posted);
   });
 });

@@ -40,7 +40,7 @@ async function persist(
   agentId: string | null = null,
 ) {
   await recordOutcome(h.deps.db, { task_id: taskId, outcome, finished_at: Date.now(), agent_id: agentId, claimed_at: null });
-  await h.deps.scripts.finishTask(taskId, 60);
+  await h.deps.dispatch.finishTask(taskId, 60);
 }
 
 function expectError(response: { statusCode: number; json(): unknown }, status: number, code: string, messagePart?: string) {
@@ -272,7 +272,7 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
       await persist(task.task_id, 'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error }, agentId);
       // In Postgres (Redis keeps a tombstone), and once Redis forgot the task altogether.
       expect((await post('/tasks/response', first)).statusCode).toBe(200);
-      await h.deps.redis.del(h.deps.scripts.keys.task(task.task_id));
+      await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(task.task_id));
       expect((await post('/tasks/response', first)).statusCode).toBe(200);
       expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'other' }), 400, 'AFM_ERR_TASK_FINISHED');
       const view = (await get(`/task/${task.task_id}`)).json();
@@ -297,7 +297,7 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
     await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'failed' });
     await persist(task.task_id, { state: 'failed', error: 'failed' });
     // Even after Redis forgot the task, Postgres knows it is finished.
-    await h.deps.redis.del(h.deps.scripts.keys.task(task.task_id));
+    await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(task.task_id));
     expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: {} }), 400, 'AFM_ERR_TASK_FINISHED');
   });
 
@@ -308,16 +308,16 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
       .set({ state: 'claimed', agent_id: agentId, claimed_at: new Date() })
       .where('id', '=', task.task_id)
       .execute();
-    await h.deps.redis.del(h.deps.scripts.keys.task(task.task_id));
+    await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(task.task_id));
     expect((await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { late: 1 } })).statusCode).toBe(200);
-    const job = await h.deps.results.getJob(task.task_id);
+    const job = await h.deps.dispatch.results.getJob(task.task_id);
     expect(job?.data).toMatchObject({ task_id: task.task_id, agent_id: agentId, outcome: { state: 'completed', result_json: '{"late":1}' } });
   });
 
   it('queues the accepted result for the worker', async () => {
     const { task, agentId } = await claimedTask();
     await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'boom' });
-    const job = await h.deps.results.getJob(task.task_id);
+    const job = await h.deps.dispatch.results.getJob(task.task_id);
     expect(job?.data).toMatchObject({ task_id: task.task_id, agent_id: agentId, outcome: { state: 'failed', error: 'boom' } });
     expect((await findTask(h.deps.db, task.task_id))?.finished_at).toBeNull();
   });

@@ -129,7 +129,7 @@ describe('authentication', () => {
     await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID));
     const { recordClaims } = await import('@afm/shared/db/tasks');
     await recordClaims(h.deps.db, [{ task_id: later.task_id, agent_id: BOUND_AGENT_ID, claimed_at: Date.now(), attempts: 1 }]);
-    await h.deps.redis.del(h.deps.scripts.keys.task(later.task_id));
+    await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(later.task_id));
     expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(403);
     expect((await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(200);
   });
@@ -144,9 +144,8 @@ describe('authentication', () => {
       return response.statusCode === 200 && response.json().tasks.length === 1;
     }, { timeoutMs: 5_000, intervalMs: 200, what: 'the bound agent to claim the task' });
     expect(claimed).toBe(true);
-    const { settleTask } = await import('@afm/shared/dispatch/results');
-    const { NO_HOLDER } = await import('@afm/shared/dispatch/scripts');
-    expect(await settleTask(h.deps, task.task_id, { state: 'completed', result: {} }, Date.now(), NO_HOLDER)).toEqual({ accepted: false, state: 'other-agent' });
+        const { NO_HOLDER } = await import('@afm/shared/dispatch/scripts');
+    expect(await h.deps.dispatch.settle(task.task_id, { state: 'completed', result: {} }, Date.now(), NO_HOLDER)).toEqual({ accepted: false, state: 'other-agent' });
   });
 
   it('lets the shared token answer, and repeat, the tasks of agents without their own token', async () => {

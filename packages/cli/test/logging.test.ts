@@ -64,7 +64,7 @@ describe('logging', () => {
     expect(event('task.claimed', ids.ok.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
     expect(event('task.completed', ids.ok.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
     expect(event('task.failed', ids.bad.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
-    expect(event('task.expired', ids.silent.task_id)).toMatchObject({ level: 30, agent_id: expect.any(String) });
+    expect(event('task.agent_silent', ids.silent.task_id)).toMatchObject({ level: 30, agent_id: expect.any(String) });
     const requests = lines.filter((line) => line.msg === 'request');
     expect(requests.length).toBeGreaterThanOrEqual(8);
     expect(requests[0]).toMatchObject({ level: 20, method: expect.any(String), url: expect.any(String), statusCode: expect.any(Number) });

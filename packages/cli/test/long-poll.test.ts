@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { afmKeys, taskQueueName } from '@afm/shared/queues';
+import { dispatchKeys } from '@afm/shared/dispatch/keys';
+import { taskQueueName } from '@afm/shared/queues';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, pollBody, type Dispatched } from './support/client.js';
@@ -22,7 +23,7 @@ afterAll(async () => {
 });
 
 /** Long polls registered in Redis as waiting for tasks of this type. */
-const waitingPolls = (type: string) => redis.zcard(afmKeys(s.env.config.QUEUE_PREFIX).waiting(taskQueueName(type, 1)));
+const waitingPolls = (type: string) => redis.zcard(dispatchKeys(s.env.config.QUEUE_PREFIX).waiting(taskQueueName(type, 1)));
 
 describe('long polls', () => {
   it('hand a task posted on one replica to an agent waiting on the other within milliseconds', async () => {

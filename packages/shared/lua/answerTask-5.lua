@@ -20,7 +20,7 @@
 ]]
 local rcall = redis.call
 
---- @include "settleTask"
+--- @include "markAnswered"
 
 local state = rcall("HGET", KEYS[1], "state")
 if not state then return {"missing"} end
@@ -32,7 +32,7 @@ if state ~= "claimed" then return {state} end
 
 local claim = rcall("HMGET", KEYS[1], "agent", "claimed_at", "queue", "attempts")
 if ARGV[6] ~= "" and claim[1] ~= ARGV[6] then return {"other-agent"} end
-settleTask(KEYS[1], ARGV[1], ARGV[2], ARGV[3], KEYS[2], KEYS[3], ARGV[5], claim[3])
+markAnswered(KEYS[1], ARGV[1], ARGV[2], ARGV[3], KEYS[2], KEYS[3], ARGV[5], claim[3])
 rcall("HSET", KEYS[1], "by", "agent")
 rcall("SREM", ARGV[4] .. claim[1], ARGV[1])
 if rcall("EXISTS", ARGV[4] .. claim[1]) == 0 then rcall("ZREM", KEYS[5], claim[1]) end

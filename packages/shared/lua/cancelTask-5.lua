@@ -14,21 +14,21 @@
 ]]
 local rcall = redis.call
 
---- @include "settleTask"
+--- @include "bullmq"
+--- @include "markAnswered"
 
 local task = rcall("HMGET", KEYS[1], "state", "agent", "claimed_at", "outcome", "finished_at")
 local state = task[1] or "waiting"
 if state ~= "waiting" and state ~= "claimed" then return {state, task[4] or "", task[5] or ""} end
 
-local queueKey = ARGV[5] .. ":" .. ARGV[6] .. ":"
 if state == "waiting" then
-  rcall("LREM", queueKey .. "wait", -1, ARGV[1])
-  rcall("DEL", queueKey .. ARGV[1])
+  rcall("LREM", bullWait(ARGV[5], ARGV[6]), -1, ARGV[1])
+  bullDeleteJob(bullKey(ARGV[5], ARGV[6], ARGV[1]))
 else
   local heldKey = ARGV[4] .. task[2]
   rcall("SREM", heldKey, ARGV[1])
   if rcall("EXISTS", heldKey) == 0 then rcall("ZREM", KEYS[5], task[2]) end
   rcall("HINCRBY", KEYS[4], ARGV[6], -1)
 end
-settleTask(KEYS[1], ARGV[1], ARGV[3], ARGV[2], KEYS[2], KEYS[3], "cancelled", ARGV[6])
+markAnswered(KEYS[1], ARGV[1], ARGV[3], ARGV[2], KEYS[2], KEYS[3], "cancelled", ARGV[6])
 return {"cancelled", task[2] or "", task[3] or ""}

@@ -35,6 +35,7 @@
   {"RATE_LIMITED"} when the agent polled more often than allowed this second.
 ]]
 local rcall = redis.call
+--- @include "bullmq"
 local agentId, now, maxTasks = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local taskPrefix, bullPrefix = ARGV[8], ARGV[9]
 
@@ -66,8 +67,8 @@ local queueCount = #ARGV - 12
 local heads = {}
 
 local function queueName(i) return ARGV[12 + i] end
-local function jobPrefix(i) return bullPrefix .. ":" .. queueName(i) .. ":" end
-local function waitKey(i) return jobPrefix(i) .. "wait" end
+local function jobKey(i, jobId) return bullKey(bullPrefix, queueName(i), jobId) end
+local function waitKey(i) return bullWait(bullPrefix, queueName(i)) end
 local maxBytes, bytes = tonumber(ARGV[12]), 0
 
 -- heads[i] = {jobId, timestamp} of the oldest job of queue i, or false when it has none.
@@ -78,7 +79,7 @@ local function peek(i)
       heads[i] = false
       return
     end
-    local timestamp = rcall("HGET", jobPrefix(i) .. jobId, "timestamp")
+    local timestamp = rcall("HGET", jobKey(i, jobId), BULL_TIMESTAMP)
     if timestamp then
       heads[i] = {jobId, tonumber(timestamp)}
       return
@@ -88,7 +89,7 @@ local function peek(i)
 end
 
 for i = 1, queueCount do
-  if rcall("HEXISTS", jobPrefix(i) .. "meta", "paused") == 1 then heads[i] = false else peek(i) end
+  if rcall("HEXISTS", bullMeta(bullPrefix, queueName(i)), BULL_PAUSED) == 1 then heads[i] = false else peek(i) end
 end
 
 while #claimed < 2 * maxTasks do
@@ -100,12 +101,12 @@ while #claimed < 2 * maxTasks do
   if not best then break end
 
   local jobId = heads[best][1]
-  local jobKey = jobPrefix(best) .. jobId
-  local size = rcall("HSTRLEN", jobKey, "data")
+  local job = jobKey(best, jobId)
+  local size = rcall("HSTRLEN", job, BULL_DATA)
   if #claimed > 0 and bytes + size > maxBytes then break end
   rcall("RPOP", waitKey(best))
-  local data = rcall("HGET", jobKey, "data")
-  rcall("DEL", jobKey, jobKey .. ":logs")
+  local data = rcall("HGET", job, BULL_DATA)
+  bullDeleteJob(job)
 
   local taskKey = taskPrefix .. jobId
   local task = rcall("HMGET", taskKey, "state", "timeout", "retries", "attempts")

@@ -6,8 +6,9 @@
   Output: the sum of the queues' wait-list lengths.
 ]]
 local rcall = redis.call
+--- @include "bullmq"
 local total = 0
 for _, name in ipairs(rcall("SMEMBERS", KEYS[1])) do
-  total = total + rcall("LLEN", ARGV[1] .. ":" .. name .. ":wait")
+  total = total + rcall("LLEN", bullWait(ARGV[1], name))
 end
 return total

@@ -12,19 +12,19 @@
 ]]
 local rcall = redis.call
 
---- @include "settleTask"
+--- @include "bullmq"
+--- @include "markAnswered"
 
 local failed = {}
 for _ = 1, tonumber(ARGV[6]) do
   local jobId = rcall("RPOP", KEYS[1])
   if not jobId then break end
-  local jobKey = ARGV[1] .. jobId
-  local exists = rcall("DEL", jobKey) == 1
-  rcall("DEL", jobKey .. ":logs")
+  local exists = rcall("EXISTS", ARGV[1] .. jobId) == 1
+  bullDeleteJob(ARGV[1] .. jobId)
   local taskKey = ARGV[2] .. jobId
   local state = rcall("HGET", taskKey, "state")
   if exists and (not state or state == "waiting") then
-    settleTask(taskKey, jobId, ARGV[4], ARGV[3], KEYS[2], KEYS[3], "drained", ARGV[5])
+    markAnswered(taskKey, jobId, ARGV[4], ARGV[3], KEYS[2], KEYS[3], "drained", ARGV[5])
     failed[#failed + 1] = jobId
   end
 end

@@ -10,7 +10,8 @@
 ]]
 local rcall = redis.call
 
---- @include "settleTask"
+--- @include "bullmq"
+--- @include "markAnswered"
 
 local now = ARGV[1]
 local expired = {}
@@ -19,12 +20,11 @@ for _, taskId in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0,
   local taskKey = ARGV[2] .. taskId
   local task = rcall("HMGET", taskKey, "state", "queue", "ttl")
   if task[1] == "waiting" and task[2] then
-    local queueKey = ARGV[3] .. ":" .. task[2] .. ":"
     -- The oldest tasks expire first, and they sit at the end the search starts from.
-    rcall("LREM", queueKey .. "wait", -1, taskId)
-    rcall("DEL", queueKey .. taskId)
+    rcall("LREM", bullWait(ARGV[3], task[2]), -1, taskId)
+    bullDeleteJob(bullKey(ARGV[3], task[2], taskId))
     local message = "expired: not claimed within task_ttl (" .. task[3] .. " s)"
-    settleTask(taskKey, taskId, cjson.encode({state = "failed", error = message}), now, KEYS[2], KEYS[3], "expired", task[2])
+    markAnswered(taskKey, taskId, cjson.encode({state = "failed", error = message}), now, KEYS[2], KEYS[3], "ttl_expired", task[2])
     expired[#expired + 1] = taskId
     expired[#expired + 1] = message
   end

@@ -21,8 +21,9 @@ local rcall = redis.call
 local now = ARGV[1]
 local failed = {}
 
+--- @include "bullmq"
 --- @include "requeueTask"
---- @include "settleTask"
+--- @include "markAnswered"
 
 for i = 5, #ARGV, 3 do
   local agentId, lastSeen, message = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -39,7 +40,7 @@ for i = 5, #ARGV, 3 do
           requeueTask(taskKey, ARGV[4], task[4], taskId, task[7], task[8])
           rcall("HINCRBY", KEYS[3], "retried:" .. task[4], 1)
         else
-          settleTask(taskKey, taskId, outcome, now, KEYS[2], KEYS[3], "expired", task[4])
+          markAnswered(taskKey, taskId, outcome, now, KEYS[2], KEYS[3], "agent_silent", task[4])
         end
         rcall("HINCRBY", KEYS[4], task[4], -1)
         rcall("ZREM", KEYS[6], taskId)

@@ -10,6 +10,7 @@
   Output: 1 when given back, 0 when the task was no longer this agent's claim.
 ]]
 local rcall = redis.call
+--- @include "bullmq"
 --- @include "requeueTask"
 local task = rcall("HMGET", KEYS[1], "state", "agent", "queue", "attempts")
 if task[1] ~= "claimed" or task[2] ~= ARGV[2] then return 0 end

@@ -101,7 +101,7 @@ export const QueueInfo = z
     in_progress: z.int(),
     oldest_waiting_age: z.number().nullable().describe('seconds'),
     paused: z.boolean(),
-    events: z.record(z.string(), z.int()).describe('tasks posted, claimed, completed, failed, expired, drained, retried, cancelled'),
+    events: z.record(z.string(), z.int()).describe('tasks posted, claimed, completed, failed, ttl_expired, timed_out, agent_silent, drained, retried, cancelled'),
   })
   .meta({ id: 'QueueInfo' });
 

@@ -41,15 +41,3 @@ export async function connectRedis(redis: Redis): Promise<void> {
     });
   }
 }
-
-/** Deletes every key under a prefix (tests, `drop` of a whole AFM): SCAN, never KEYS. */
-export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}

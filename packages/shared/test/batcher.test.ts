@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batcher, batchedWrite } from '../src/batcher.js';
 import { createDb } from '../src/db/connect.js';
 import { createTaskStore, findTask } from '../src/db/tasks.js';
-import { createTestEnv, type TestEnv } from '../src/testing/env.js';
+import { createTestEnv, type TestEnv } from '../testing/env.js';
 
 describe('Batcher', () => {
   it('puts calls made together into one write, and a lone call goes out at once', async () => {

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql, type Kysely } from 'kysely';
 import { createDb } from '../src/db/connect.js';
 import type { Database } from '../src/db/schema.js';
-import { createTestEnv, type TestEnv } from '../src/testing/env.js';
-import { waitFor } from '../src/testing/wait.js';
+import { createTestEnv, type TestEnv } from '../testing/env.js';
+import { waitFor } from '../testing/wait.js';
 
 let env: TestEnv;
 let direct: Kysely<Database>;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchScripts, type AgentPoll, type ClaimedJob } from '../src/dispatch/scripts.js';
 import { TaskQueues } from '../src/dispatch/task-queues.js';
 import { taskQueueName, type TaskJob } from '../src/queues.js';
-import { connectRedis, createRedis, deleteKeysWithPrefix } from '../src/redis.js';
+import { deleteDeployment } from '../src/dispatch/dispatch.js';
+import { connectRedis, createRedis } from '../src/redis.js';
 
 const prefix = `test-dispatch-${randomUUID().slice(0, 8)}`;
 let redis: Redis;
@@ -22,7 +23,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await queues.close();
-  await deleteKeysWithPrefix(redis, prefix);
+  await deleteDeployment(redis, prefix);
   await redis.quit();
 });
 

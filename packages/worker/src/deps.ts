@@ -5,9 +5,7 @@ import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
 import { createTaskStore, type TaskStore } from '@afm/shared/db/tasks';
-import { createResultsQueue, type ResultsQueue } from '@afm/shared/dispatch/results';
-import { DispatchScripts } from '@afm/shared/dispatch/scripts';
-import { TaskQueues } from '@afm/shared/dispatch/task-queues';
+import { Dispatch } from '@afm/shared/dispatch/dispatch';
 import type { Logger } from '@afm/shared/logger';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 
@@ -15,14 +13,11 @@ export interface WorkerDeps {
   db: Kysely<Database>;
   /** Batched task queries (the results jobs processed at once share one update). */
   tasks: TaskStore;
-  /** Commands and scripts (fails fast while Redis is down). */
-  redis: Redis;
+  /** Everything of a task's life in Redis (the dispatch core); its commands fail fast while Redis is down. */
+  dispatch: Dispatch;
   /** Connection for BullMQ workers, which wait for Redis to come back (BullMQ duplicates it as needed). */
   bullConnection: Redis;
-  scripts: DispatchScripts;
-  taskQueues: TaskQueues;
-  results: ResultsQueue;
-  config: Pick<Config, 'QUEUE_PREFIX' | 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT'>;
+  config: Pick<Config, 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT'>;
   logger: Logger;
 }
 
@@ -43,20 +38,16 @@ export async function openWorkerDeps(config: Config, logger: Logger): Promise<Op
     logger.error({ err: error }, 'redis is not reachable yet'),
   );
   // BullMQ's queues share BullMQ's connection, not the auto-pipelined one.
-  const taskQueues = new TaskQueues(bullConnection, config.QUEUE_PREFIX);
-  const results = createResultsQueue(bullConnection, config.QUEUE_PREFIX);
+  const dispatch = new Dispatch({ commands: redis, queues: bullConnection, prefix: config.QUEUE_PREFIX, agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD });
   return {
     db,
     tasks: createTaskStore(db),
-    redis,
+    dispatch,
     bullConnection,
-    scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
-    taskQueues,
-    results,
     config,
     logger,
     async close() {
-      await Promise.allSettled([taskQueues.close(), results.close()]);
+      await dispatch.close();
       await Promise.allSettled([db.destroy(), redis.quit(), bullConnection.quit()]);
     },
   };

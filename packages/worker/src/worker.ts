@@ -11,8 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { Queue, Worker, type Job } from 'bullmq';
-import { forgetJob, recordJobRun, touchJob } from '@afm/shared/ops/jobs';
-import { WORKER_BEAT_MS, workerBeat, workerRetired } from '@afm/shared/ops/workers';
+import { WORKER_BEAT_MS } from '@afm/shared/dispatch/workers';
 import { MAINTENANCE_JOBS, MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
 import type { WorkerDeps } from './deps.js';
 import { MAINTENANCE_JOB_TABLE } from './jobs/table.js';
@@ -51,7 +50,7 @@ const RELOG_FAILING_MS = 600_000;
 const isMaintenanceJob = (name: string): name is MaintenanceJobName => (MAINTENANCE_JOBS as readonly string[]).includes(name);
 
 export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<RunningWorker> {
-  const prefix = deps.config.QUEUE_PREFIX;
+  const bullmq = deps.dispatch.bullmqOptions;
   const connection = deps.bullConnection;
   const log = deps.logger;
 
@@ -64,13 +63,12 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     },
     {
       connection,
-      prefix,
+      ...bullmq,
       concurrency: options.concurrency ?? resultsConcurrency(deps.config.RESULT_LIMIT),
       // A killed worker's jobs return to the queue once their lock expires; never drop a result for stalling.
       lockDuration: 10_000,
       stalledInterval: 5_000,
       maxStalledCount: 1_000,
-      skipVersionCheck: true,
     },
   );
   results.on('failed', (job, error) => log.error({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'results job failed'));
@@ -83,12 +81,11 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   async function runMaintenance(name: MaintenanceJobName): Promise<unknown> {
     // A run still going when the next is due (a slow rebuild after Redis lost its data) is not doubled.
     if (running.has(name)) {
-      await touchJob(deps.redis, deps.scripts.keys, name).catch(() => undefined);
+      await deps.dispatch.touchJob(name).catch(() => undefined);
       return { skipped: 'the previous run is still going' };
     }
     running.add(name);
-    const record = (error: string | null) =>
-      recordJobRun(deps.redis, deps.scripts.keys, name, periods[name] ?? 0, error).catch(() => undefined);
+    const record = (error: string | null) => deps.dispatch.recordJobRun(name, periods[name] ?? 0, error).catch(() => undefined);
     try {
       const report = await MAINTENANCE_JOB_TABLE[name].run(deps, options);
       await record(null);
@@ -120,7 +117,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     }
   }
 
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix, skipVersionCheck: true });
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, ...bullmq });
   maintenanceQueue.on('error', () => undefined);
   const maintenance = new Worker(
     MAINTENANCE_QUEUE,
@@ -130,10 +127,9 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     },
     {
       connection,
-      prefix,
+      ...bullmq,
       // Side by side: one slow or failing job never holds up the others.
       concurrency: MAINTENANCE_JOBS.length,
-      skipVersionCheck: true,
       removeOnComplete: { count: 10 },
       removeOnFail: { count: 100 },
     },
@@ -147,7 +143,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     for (const name of MAINTENANCE_JOBS) {
       const every = periods[name];
       if (every === null) {
-        if (all) await Promise.all([maintenanceQueue.removeJobScheduler(name), forgetJob(deps.redis, deps.scripts.keys, name)]);
+        if (all) await Promise.all([maintenanceQueue.removeJobScheduler(name), deps.dispatch.forgetJob(name)]);
       } else if (!present.has(name)) {
         await maintenanceQueue.upsertJobScheduler(name, { every }, { name });
         scheduled.push(name);
@@ -160,21 +156,21 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
 
   const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const beat = async () => {
-    await workerBeat(deps.redis, deps.scripts.keys, workerId).catch((error: unknown) => log.debug({ err: error }, 'worker heartbeat failed'));
+    await deps.dispatch.workerBeat(workerId).catch((error: unknown) => log.debug({ err: error }, 'worker heartbeat failed'));
     const restored = await schedule(false).catch(() => []);
     if (restored.length > 0) log.warn({ jobs: restored }, 'job schedulers were missing from Redis (its data was lost); scheduled again');
   };
   await beat();
   const beating = setInterval(() => void beat(), WORKER_BEAT_MS).unref();
 
-  log.info({ prefix, worker: workerId, cleanup: periods.cleanup === null ? 'off' : `every ${periods.cleanup / 1000} s` }, 'worker started');
+  log.info({ prefix: bullmq.prefix, worker: workerId, cleanup: periods.cleanup === null ? 'off' : `every ${periods.cleanup / 1000} s` }, 'worker started');
 
   return {
     async close() {
       clearInterval(beating);
       await Promise.all([results.close(), maintenance.close()]);
       await maintenanceQueue.close();
-      await workerRetired(deps.redis, deps.scripts.keys, workerId).catch(() => undefined);
+      await deps.dispatch.workerRetired(workerId).catch(() => undefined);
       log.info('worker stopped');
     },
   };

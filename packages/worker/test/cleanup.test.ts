@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
 import { findTask, insertTask } from '@afm/shared/db/tasks';
-import { settleTask } from '@afm/shared/dispatch/results';
 import { taskQueueName, type TaskJob } from '@afm/shared/queues';
 import { cleanup } from '../src/services/cleanup.service.js';
 import { recordResult } from '../src/services/results.service.js';
@@ -26,7 +25,7 @@ async function agentWithTasks(count: number, at: number, name = 'probe') {
   for (let n = 0; n < count; n++) {
     const task = { task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: { n } };
     await insertTask(h.deps.db, task, new Date(at - 1000));
-    await h.deps.taskQueues.enqueue(task, at - 1000 + n);
+    await h.deps.dispatch.enqueue(task, at - 1000 + n);
     tasks.push(task);
   }
   const agentId = randomUUID();
@@ -36,7 +35,7 @@ async function agentWithTasks(count: number, at: number, name = 'probe') {
 }
 
 async function poll(agentId: string, type: string, maxTasks: number, at: number, name = 'probe') {
-  return h.deps.scripts.claimTasks({
+  return h.deps.dispatch.claimTasks({
     agentId,
     name,
     location: '',
@@ -50,7 +49,7 @@ async function poll(agentId: string, type: string, maxTasks: number, at: number,
 
 /** What the worker's results consumer does with the jobs cleanup queued. */
 async function drainResults() {
-  for (const job of await h.deps.results.getJobs(['waiting', 'prioritized'])) {
+  for (const job of await h.deps.dispatch.results.getJobs(['waiting', 'prioritized'])) {
     await recordResult(h.deps, job.data);
     await job.remove();
   }
@@ -73,14 +72,14 @@ describe('cleanup (SPEC §3)', () => {
       expect(row!.finished_at!.getTime()).toBe(t0 + ACTIVE * 1000 + 1);
     }
     // A late result is refused and changes nothing.
-    const late = await settleTask(h.deps, tasks[0]!.task_id, { state: 'completed', result: { late: true } }, Date.now());
+    const late = await h.deps.dispatch.settle(tasks[0]!.task_id, { state: 'completed', result: { late: true } }, Date.now());
     expect(late).toEqual({ accepted: false, state: 'done' });
   });
 
   it('never touches a task whose result already arrived', async () => {
     const t0 = Date.now();
     const { tasks } = await agentWithTasks(2, t0);
-    const reply = await settleTask(h.deps, tasks[0]!.task_id, { state: 'completed', result: { ok: 1 } }, t0 + 10);
+    const reply = await h.deps.dispatch.settle(tasks[0]!.task_id, { state: 'completed', result: { ok: 1 } }, t0 + 10);
     expect(reply.accepted).toBe(true);
     await cleanup(h.deps, t0 + 10 * ACTIVE * 1000);
     await drainResults();
@@ -98,25 +97,25 @@ describe('cleanup (SPEC §3)', () => {
     }
     await drainResults();
     expect(await findTask(h.deps.db, tasks[0]!.task_id)).toMatchObject({ state: 'waiting', finished_at: null });
-    expect(await h.deps.redis.hget(h.deps.scripts.keys.task(tasks[0]!.task_id), 'state')).toBe('claimed');
-    expect((await settleTask(h.deps, tasks[0]!.task_id, { state: 'completed', result: {} }, Date.now())).accepted).toBe(true);
+    expect(await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(tasks[0]!.task_id), 'state')).toBe('claimed');
+    expect((await h.deps.dispatch.settle(tasks[0]!.task_id, { state: 'completed', result: {} }, Date.now())).accepted).toBe(true);
   });
 
   it('spares an agent that polled between the look-up and the failing', async () => {
     const t0 = Date.now();
     const { agentId, type, tasks } = await agentWithTasks(1, t0);
-    const lastSeen = Number(await h.deps.redis.zscore(h.deps.scripts.keys.agentsSeen, agentId));
+    const lastSeen = Number(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.agentsSeen, agentId));
     await poll(agentId, type, 0, t0 + 5_000); // the agent is back
-    const failed = await h.deps.scripts.failSilentAgents([{ agentId, lastSeen, error: 'silent' }], t0 + 6_000);
+    const failed = await h.deps.dispatch.failSilentAgents([{ agentId, lastSeen, error: 'silent' }], t0 + 6_000);
     expect(failed).toEqual([]);
-    expect(await h.deps.redis.hget(h.deps.scripts.keys.task(tasks[0]!.task_id), 'state')).toBe('claimed');
+    expect(await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(tasks[0]!.task_id), 'state')).toBe('claimed');
   });
 
   it('exactly one of "result accepted" and "failed by cleanup" wins a race', async () => {
     const t0 = Date.now() - 60_000;
     const { tasks } = await agentWithTasks(200, t0);
     const results = tasks.map((task) =>
-      settleTask(h.deps, task.task_id, { state: 'completed', result: { n: task.task_data.n } }, Date.now()),
+      h.deps.dispatch.settle(task.task_id, { state: 'completed', result: { n: task.task_data.n } }, Date.now()),
     );
     const [, ...replies] = await Promise.all([cleanup(h.deps, Date.now()), ...results]);
     await drainResults();
@@ -146,8 +145,8 @@ describe('cleanup (SPEC §3)', () => {
     await drainResults();
     expect(await h.deps.db.selectFrom('agents').select('id').where('id', '=', agentId).execute()).toEqual([]);
     expect(await h.deps.db.selectFrom('agent_capabilities').select('agent_id').where('agent_id', '=', agentId).execute()).toEqual([]);
-    expect(await h.deps.redis.exists(h.deps.scripts.keys.agent(agentId))).toBe(0);
-    expect(await h.deps.redis.zscore(h.deps.scripts.keys.agentsSeen, agentId)).toBeNull();
+    expect(await h.deps.dispatch.redis.exists(h.deps.dispatch.keys.agent(agentId))).toBe(0);
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.agentsSeen, agentId)).toBeNull();
     expect(await findTask(h.deps.db, tasks[0]!.task_id)).toMatchObject({ state: 'failed', agent_id: agentId });
   });
 
@@ -169,18 +168,18 @@ describe('cleanup (SPEC §3)', () => {
   it('indexes only agents that hold tasks, so agents that went away cost cleanup nothing', async () => {
     const t0 = Date.now();
     const { agentId, tasks } = await agentWithTasks(2, t0);
-    const holders = () => h.deps.redis.zrange(h.deps.scripts.keys.holders, 0, -1);
+    const holders = () => h.deps.dispatch.redis.zrange(h.deps.dispatch.keys.holders, 0, -1);
     expect(await holders()).toContain(agentId);
-    expect(await h.deps.redis.zscore(h.deps.scripts.keys.holders, agentId)).toBe(await h.deps.redis.zscore(h.deps.scripts.keys.agentsSeen, agentId));
-    await settleTask(h.deps, tasks[0]!.task_id, { state: 'completed', result: {} }, t0 + 1);
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.holders, agentId)).toBe(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.agentsSeen, agentId));
+    await h.deps.dispatch.settle(tasks[0]!.task_id, { state: 'completed', result: {} }, t0 + 1);
     expect(await holders()).toContain(agentId);
-    await settleTask(h.deps, tasks[1]!.task_id, { state: 'completed', result: {} }, t0 + 2);
+    await h.deps.dispatch.settle(tasks[1]!.task_id, { state: 'completed', result: {} }, t0 + 2);
     expect(await holders()).not.toContain(agentId);
     // 3,000 agents that went away without tasks are in the last-seen index only.
-    const pipeline = h.deps.redis.pipeline();
-    for (let n = 0; n < 3_000; n++) pipeline.zadd(h.deps.scripts.keys.agentsSeen, t0 - 3_600_000, randomUUID());
+    const pipeline = h.deps.dispatch.redis.pipeline();
+    for (let n = 0; n < 3_000; n++) pipeline.zadd(h.deps.dispatch.keys.agentsSeen, t0 - 3_600_000, randomUUID());
     await pipeline.exec();
-    expect(await h.deps.redis.zcount(h.deps.scripts.keys.holders, '-inf', t0)).toBe(0);
+    expect(await h.deps.dispatch.redis.zcount(h.deps.dispatch.keys.holders, '-inf', t0)).toBe(0);
     expect((await cleanup(h.deps, t0 + ACTIVE * 1000 + 1)).silentAgents).toBe(0);
   });
 });

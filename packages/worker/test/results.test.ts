@@ -33,8 +33,8 @@ describe('recordResult', () => {
   it('writes the outcome with its times and agent, then leaves a tombstone in Redis', async () => {
     const id = await postedTask();
     const result = job(id, { state: 'completed', result: { ms: 3 } });
-    await h.deps.redis.hset(h.deps.scripts.keys.task(id), 'state', 'answered', 'outcome', '{}');
-    await h.deps.redis.zadd(h.deps.scripts.keys.unsaved, 1, id);
+    await h.deps.dispatch.redis.hset(h.deps.dispatch.keys.task(id), 'state', 'answered', 'outcome', '{}');
+    await h.deps.dispatch.redis.zadd(h.deps.dispatch.keys.unsaved, 1, id);
     await recordResult(h.deps, result);
     const row = await findTask(h.deps.db, id);
     expect(row).toMatchObject({
@@ -45,8 +45,8 @@ describe('recordResult', () => {
       finished_at: new Date(result.finished_at),
       claimed_at: new Date(result.claimed_at!),
     });
-    expect(await h.deps.redis.hgetall(h.deps.scripts.keys.task(id))).toEqual({ state: 'done' });
-    expect(await h.deps.redis.zscore(h.deps.scripts.keys.unsaved, id)).toBeNull();
+    expect(await h.deps.dispatch.redis.hgetall(h.deps.dispatch.keys.task(id))).toEqual({ state: 'done' });
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.unsaved, id)).toBeNull();
   });
 
   it('is idempotent and keeps the first outcome', async () => {
@@ -68,13 +68,13 @@ describe('recordResult', () => {
 
   it('keeps the outcome in Redis when Postgres refuses it, so nothing accepted is dropped', async () => {
     const id = await postedTask();
-    await h.deps.redis.hset(h.deps.scripts.keys.task(id), 'state', 'answered', 'outcome', '{}');
-    await h.deps.redis.zadd(h.deps.scripts.keys.unsaved, 1, id);
+    await h.deps.dispatch.redis.hset(h.deps.dispatch.keys.task(id), 'state', 'answered', 'outcome', '{}');
+    await h.deps.dispatch.redis.zadd(h.deps.dispatch.keys.unsaved, 1, id);
     // Validation keeps such values out; this stands for any error that is not "Postgres is down".
     const refused = job(id, { state: 'completed', result: { text: 'a\u0000b' } });
     await expect(recordResult(h.deps, refused)).rejects.toThrow();
-    expect(await h.deps.redis.hget(h.deps.scripts.keys.task(id), 'state')).toBe('answered');
-    expect(await h.deps.redis.zscore(h.deps.scripts.keys.unsaved, id)).not.toBeNull();
+    expect(await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(id), 'state')).toBe('answered');
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.unsaved, id)).not.toBeNull();
     expect(await findTask(h.deps.db, id)).toMatchObject({ finished_at: null });
   });
 

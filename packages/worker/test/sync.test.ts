@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTask, insertTask } from '@afm/shared/db/tasks';
 import { taskQueueName, type TaskJob } from '@afm/shared/queues';
-import { deleteKeysWithPrefix } from '@afm/shared/redis';
+import { deleteDeployment } from '@afm/shared/dispatch/dispatch';
 import { reconcileTasks, requeueUnsavedResults } from '../src/services/reconcile.service.js';
 import { syncAgents, syncClaims } from '../src/services/sync.service.js';
 import { startWorkerHarness, type WorkerHarness } from './harness.js';
@@ -19,12 +19,12 @@ const HOUR = 3_600_000;
 async function post(type: string, postedAt = Date.now()): Promise<TaskJob> {
   const task = { task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: { p: 1 } };
   await insertTask(h.deps.db, task, new Date(postedAt));
-  await h.deps.taskQueues.enqueue(task, postedAt);
+  await h.deps.dispatch.enqueue(task, postedAt);
   return task;
 }
 
 async function claim(type: string, maxTasks: number, agentId = randomUUID(), location = '') {
-  const claimed = await h.deps.scripts.claimTasks({
+  const claimed = await h.deps.dispatch.claimTasks({
     agentId,
     name: `agent ${agentId.slice(0, 4)}`,
     location,
@@ -45,20 +45,20 @@ describe('sync', () => {
     expect(await syncClaims(h.deps)).toBeGreaterThanOrEqual(1);
     expect(await findTask(h.deps.db, a.task_id)).toMatchObject({ state: 'claimed', agent_id: agentId, claimed_at: expect.any(Date) });
     expect(await findTask(h.deps.db, b.task_id)).toMatchObject({ state: 'waiting', agent_id: null });
-    expect(await h.deps.redis.zcard(h.deps.scripts.keys.claimsDirty)).toBe(0);
+    expect(await h.deps.dispatch.redis.zcard(h.deps.dispatch.keys.claimsDirty)).toBe(0);
   });
 
   it('keeps a claim dirty that was made again after it was read for syncing (a retried task)', async () => {
     const type = `rc-${randomUUID().slice(0, 6)}`;
     const task = await post(type);
     await claim(type, 1);
-    const score = await h.deps.redis.zscore(h.deps.scripts.keys.claimsDirty, task.task_id);
+    const score = await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.claimsDirty, task.task_id);
     expect(score).not.toBeNull();
-    await h.deps.redis.zadd(h.deps.scripts.keys.claimsDirty, Number(score) + 5, task.task_id); // claimed again
-    expect(await h.deps.scripts.forgetSyncedClaims([{ taskId: task.task_id, score: score! }])).toBe(0);
-    expect(await h.deps.redis.zscore(h.deps.scripts.keys.claimsDirty, task.task_id)).not.toBeNull();
+    await h.deps.dispatch.redis.zadd(h.deps.dispatch.keys.claimsDirty, Number(score) + 5, task.task_id); // claimed again
+    expect(await h.deps.dispatch.forgetSyncedClaims([{ taskId: task.task_id, score: score! }])).toBe(0);
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.claimsDirty, task.task_id)).not.toBeNull();
     await syncClaims(h.deps);
-    expect(await h.deps.redis.zscore(h.deps.scripts.keys.claimsDirty, task.task_id)).toBeNull();
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.claimsDirty, task.task_id)).toBeNull();
   });
 
   it('records agents with location and replaces their capabilities', async () => {
@@ -82,7 +82,7 @@ describe('sync', () => {
     const ids = Array.from({ length: 1_000 }, () => randomUUID());
     await Promise.all(
       ids.map((agentId) =>
-        h.deps.scripts.claimTasks({ agentId, name: 'fleet', location: '', capabilities, agentTime: 't', maxTasks: 0, queues: [], now: Date.now() }),
+        h.deps.dispatch.claimTasks({ agentId, name: 'fleet', location: '', capabilities, agentTime: 't', maxTasks: 0, queues: [], now: Date.now() }),
       ),
     );
     expect(await syncAgents(h.deps)).toBeGreaterThanOrEqual(1_000);
@@ -92,7 +92,7 @@ describe('sync', () => {
       .where('task_type', 'like', 'many-%')
       .executeTakeFirstOrThrow();
     expect(Number(n)).toBe(22_000);
-    expect(await h.deps.redis.scard(h.deps.scripts.keys.agentsDirty)).toBe(0);
+    expect(await h.deps.dispatch.redis.scard(h.deps.dispatch.keys.agentsDirty)).toBe(0);
   });
 
   it('queues again an accepted outcome whose results job was lost', async () => {
@@ -100,10 +100,10 @@ describe('sync', () => {
     const task = await post(type);
     await claim(type, 1);
     const acceptedAt = Date.now() - 60_000;
-    await h.deps.scripts.answerTask(task.task_id, { state: 'completed', result: { r: 1 } }, acceptedAt);
-    expect(await h.deps.results.getJob(task.task_id)).toBeUndefined();
+    await h.deps.dispatch.answerTask(task.task_id, { state: 'completed', result: { r: 1 } }, acceptedAt);
+    expect(await h.deps.dispatch.results.getJob(task.task_id)).toBeUndefined();
     expect(await requeueUnsavedResults(h.deps, Date.now())).toBe(1);
-    expect((await h.deps.results.getJob(task.task_id))?.data).toMatchObject({
+    expect((await h.deps.dispatch.results.getJob(task.task_id))?.data).toMatchObject({
       task_id: task.task_id,
       finished_at: acceptedAt,
       outcome: { state: 'completed', result_json: '{"r":1}' },
@@ -116,7 +116,7 @@ describe('sync', () => {
     const postedAt = Date.now() - 2 * 60_000;
     await insertTask(h.deps.db, orphan, new Date(postedAt));
     await reconcileTasks(h.deps, Date.now() - HOUR); // before the task existed: nothing to do
-    expect(await h.deps.taskQueues.get(type, 1).getWaitingCount()).toBe(0);
+    expect(await h.deps.dispatch.waitingJobs(type, 1)).toBe(0);
     const report = await reconcileTasks(h.deps, Date.now());
     expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
     expect((await claim(type, 5)).ids).toEqual([orphan.task_id]);
@@ -135,13 +135,13 @@ describe('sync', () => {
     await syncClaims(h.deps);
     await reconcileTasks(h.deps, Date.now()); // a normal run sets the epoch
 
-    await deleteKeysWithPrefix(h.deps.redis, h.env.config.QUEUE_PREFIX); // the flush
+    await deleteDeployment(h.deps.dispatch.redis, h.env.config.QUEUE_PREFIX); // the flush
 
     const report = await reconcileTasks(h.deps, Date.now());
     expect(report.restoredClaims).toBeGreaterThanOrEqual(1);
     expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
-    expect(await h.deps.redis.hget(h.deps.scripts.keys.task(waiting.task_id), 'agent')).toBe(agentId);
-    expect(await h.deps.scripts.answerTask(waiting.task_id, { state: 'failed', error: 'x' }, Date.now())).toMatchObject({ accepted: true });
+    expect(await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(waiting.task_id), 'agent')).toBe(agentId);
+    expect(await h.deps.dispatch.answerTask(waiting.task_id, { state: 'failed', error: 'x' }, Date.now())).toMatchObject({ accepted: true });
     expect((await claim(type, 10)).ids).toEqual([held.task_id]);
   });
 });

@@ -3,7 +3,6 @@
  * "cancelled" (the agent's later result is refused); a finished task is a 409 and stays as it is. A
  * cancelled task cancelled again answers as the first time did, so the request may be retried.
  */
-import { submitResult } from '@afm/shared/dispatch/results';
 import { AfmError } from '@afm/shared/errors';
 import type { z } from 'zod';
 import type { CancelResponse } from '@afm/shared/protocol';
@@ -17,7 +16,7 @@ const CANCELLED = 'cancelled';
 const isCancel = (outcome: TaskOutcome | null) => outcome?.state === 'failed' && outcome.error === CANCELLED;
 
 export async function cancelTask(
-  deps: Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger'>,
+  deps: Pick<ApiDeps, 'tasks' | 'dispatch' | 'logger'>,
   taskId: string,
 ): Promise<z.infer<typeof CancelResponse>> {
   const task = await guard('Postgres', () => deps.tasks.find(taskId));
@@ -30,7 +29,7 @@ export async function cancelTask(
   }
   const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
   const now = Date.now();
-  const reply = await guard('Redis', () => deps.scripts.cancelTask(taskId, queue, now));
+  const reply = await guard('Redis', () => deps.dispatch.cancelTask(taskId, queue, now));
   if (!reply.cancelled) {
     if (isCancel(reply.outcome) && reply.finishedAt !== null) return cancelled(reply.finishedAt);
     if (reply.state === 'done') {
@@ -41,7 +40,7 @@ export async function cancelTask(
     throw finished();
   }
   try {
-    await submitResult(deps.results, {
+    await deps.dispatch.submitResult({
       task_id: taskId,
       outcome: { state: 'failed', error: CANCELLED },
       finished_at: now,
@@ -49,7 +48,7 @@ export async function cancelTask(
       claimed_at: reply.claimedAt,
     });
   } catch (error) {
-    deps.logger.warn({ err: error, task_id: taskId }, 'cancellation accepted but not queued yet; sync will queue it');
+    deps.logger.warn({ err: error, task_id: taskId }, 'cancellation accepted but not queued yet; the reconciler will queue it');
   }
   deps.logger.info({ event: 'task.cancelled', task_id: taskId, agent_id: reply.agentId }, 'task cancelled');
   return cancelled(now);

@@ -1,7 +1,6 @@
 /** Liveness and readiness: is each store reachable right now? */
-import { sql } from 'kysely';
-import { describeJob, jobState, readJobHealth } from '@afm/shared/ops/jobs';
-import { liveWorkers } from '@afm/shared/ops/workers';
+import { ping } from '@afm/shared/db/connect';
+import { describeJob, jobState } from '@afm/shared/dispatch/job-health';
 import type { ApiDeps } from '../deps.js';
 
 export interface Readiness {
@@ -35,18 +34,18 @@ async function check(probe: () => Promise<unknown>): Promise<string> {
   }
 }
 
-export async function readiness(deps: Pick<ApiDeps, 'db' | 'redis' | 'scripts'>, now = Date.now()): Promise<Readiness> {
+export async function readiness(deps: Pick<ApiDeps, 'db' | 'dispatch'>, now = Date.now()): Promise<Readiness> {
   let workers: number | null = null;
   let jobs: Record<string, string> = {};
   let degraded = false;
   const [redis, postgres] = await Promise.all([
     check(async () => {
-      const [live, health] = await Promise.all([liveWorkers(deps.redis, deps.scripts.keys, now), readJobHealth(deps.redis, deps.scripts.keys)]);
+      const [live, health] = await Promise.all([deps.dispatch.liveWorkers(now), deps.dispatch.jobHealth()]);
       workers = live;
       jobs = Object.fromEntries(health.map((job) => [job.job, describeJob(job, now)]));
       degraded = health.some((job) => jobState(job, now) !== 'ok');
     }),
-    check(() => sql`select 1`.execute(deps.db)),
+    check(() => ping(deps.db)),
   ]);
   const redisOk = redis === 'ok';
   return { ready: redisOk && postgres === 'ok', redis, postgres, workers: redisOk ? workers : null, jobs: redisOk ? jobs : {}, degraded: redisOk && degraded };

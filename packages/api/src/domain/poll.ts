@@ -14,7 +14,7 @@ import { isoUtc } from '@afm/shared/time';
 import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'scripts' | 'config' | 'logger' | 'metrics' | 'notifications' | 'tokens'>;
+type Deps = Pick<ApiDeps, 'dispatch' | 'config' | 'logger' | 'metrics' | 'notifications' | 'tokens'>;
 
 export interface PollOptions {
   /** Seconds to wait for a task when none can be claimed at once (long poll). */
@@ -39,7 +39,7 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
   let first = true;
   const claim = () =>
     guard('Redis', () =>
-      deps.scripts.claimTasks({
+      deps.dispatch.claimTasks({
         agentId: poll.agent_id,
         name: poll.agent_name,
         location: poll.agent_location ? JSON.stringify(poll.agent_location) : '',
@@ -83,15 +83,9 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
 }
 
 /** The agent hung up before it got its tasks: they go back to the front of their queues. */
-export async function giveBack(deps: Pick<Deps, 'scripts' | 'logger'>, agentId: string, claimed: ClaimedJob[]): Promise<void> {
-  for (const claim of claimed) {
-    const job = JSON.parse(claim.data) as TaskJob;
-    if (await deps.scripts.releaseClaim(job.task_id, agentId, claim.data, claim.postedAt)) {
-      deps.logger.info({ event: 'task.released', task_id: job.task_id, agent_id: agentId }, 'task back in its queue: its poll went away');
-      await deps.scripts.wakeOne(await taskQueue(deps, job.task_id));
-    }
+export async function giveBack(deps: Pick<Deps, 'dispatch' | 'logger'>, agentId: string, claimed: ClaimedJob[]): Promise<void> {
+  const tasks = claimed.map((claim) => ({ taskId: (JSON.parse(claim.data) as TaskJob).task_id, data: claim.data, postedAt: claim.postedAt }));
+  for (const taskId of await deps.dispatch.giveBack(agentId, tasks)) {
+    deps.logger.info({ event: 'task.released', task_id: taskId, agent_id: agentId }, 'task back in its queue: its poll went away');
   }
 }
-
-const taskQueue = async (deps: Pick<Deps, 'scripts'>, taskId: string) =>
-  (await deps.scripts.redis.hget(deps.scripts.keys.task(taskId), 'queue')) ?? '';

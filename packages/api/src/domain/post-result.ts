@@ -8,7 +8,6 @@
  * the claims of a bound agent are answered only with its token.
  */
 import { NO_HOLDER, type AnswerReply } from '@afm/shared/dispatch/scripts';
-import { settleTask, submitResult } from '@afm/shared/dispatch/results';
 import { taskOptionsOf } from '@afm/shared/db/tasks';
 import { AfmError } from '@afm/shared/errors';
 import { asStored, sameJson } from '@afm/shared/json';
@@ -18,7 +17,7 @@ import type { ApiDeps } from '../deps.js';
 import { assertSize } from './limits.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'tasks' | 'scripts' | 'results' | 'logger' | 'metrics' | 'config' | 'tokens'>;
+type Deps = Pick<ApiDeps, 'tasks' | 'dispatch' | 'logger' | 'metrics' | 'config' | 'tokens'>;
 
 type Refused = AnswerReply & { accepted: false };
 
@@ -35,16 +34,8 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
   const now = Date.now();
   const settle = (holder: string | undefined) =>
     guard('Redis', () =>
-      settleTask(
-        {
-          ...deps,
-          onSubmitError: (error) =>
-            deps.logger.warn({ err: error, task_id: taskId }, 'result accepted but not queued yet; sync will queue it'),
-        },
-        taskId,
-        outcome,
-        now,
-        holder,
+      deps.dispatch.settle(taskId, outcome, now, holder, (error) =>
+        deps.logger.warn({ err: error, task_id: taskId }, 'result accepted but not queued yet; the reconciler will queue it'),
       ),
     );
 
@@ -75,9 +66,9 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
   }
 }
 
-async function requeue(deps: Pick<Deps, 'results' | 'logger'>, taskId: string, first: Refused & { state: 'answered' }): Promise<void> {
+async function requeue(deps: Pick<Deps, 'dispatch' | 'logger'>, taskId: string, first: Refused & { state: 'answered' }): Promise<void> {
   try {
-    await submitResult(deps.results, {
+    await deps.dispatch.submitResult({
       task_id: taskId,
       outcome: jobOutcome(first.first),
       finished_at: first.finishedAt,
@@ -94,8 +85,8 @@ async function requeue(deps: Pick<Deps, 'results' | 'logger'>, taskId: string, f
  * The agent holding the task's claim, refused when a token is bound to it (the caller's is not). With
  * no holder yet the script is told one no agent has, so a claim made in between is not answered blind.
  */
-async function unboundHolder(deps: Pick<Deps, 'scripts' | 'tokens'>, taskId: string): Promise<string> {
-  const holder = await guard('Redis', () => deps.scripts.redis.hget(deps.scripts.keys.task(taskId), 'agent'));
+async function unboundHolder(deps: Pick<Deps, 'dispatch' | 'tokens'>, taskId: string): Promise<string> {
+  const holder = await guard('Redis', () => deps.dispatch.holderOf(taskId));
   if (holder && deps.tokens.isBound(holder)) throw heldByBoundAgent(taskId);
   return holder ?? NO_HOLDER;
 }
@@ -143,7 +134,7 @@ async function restoreClaimFromPostgres(deps: Deps, taskId: string, outcome: Tas
   if (task.state !== 'claimed' || !task.agent_id || !task.claimed_at) throw refusal(taskId, 'waiting');
   if (!boundAgent && deps.tokens.isBound(task.agent_id)) throw heldByBoundAgent(taskId);
   const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
-  await guard('Redis', () => deps.scripts.restoreClaim(taskId, task.agent_id!, task.claimed_at!.getTime(), queue));
+  await guard('Redis', () => deps.dispatch.restoreClaim(taskId, task.agent_id!, task.claimed_at!.getTime(), queue));
   return task.agent_id;
 }
 

@@ -20,7 +20,7 @@ import { guard } from './storage.js';
  */
 export const ENQUEUE_BOUND_MS = 2_000;
 
-type Deps = Pick<ApiDeps, 'tasks' | 'taskQueues' | 'scripts' | 'logger' | 'config'>;
+type Deps = Pick<ApiDeps, 'tasks' | 'dispatch' | 'logger' | 'config'>;
 
 export async function postTask(deps: Deps, posted: TaskPost): Promise<void> {
   assertSize('body.task_data', posted.task_data, deps.config.TASK_DATA_LIMIT);
@@ -36,7 +36,7 @@ export async function postTask(deps: Deps, posted: TaskPost): Promise<void> {
     throw new AfmError('AFM_ERR_DUPLICATE_TASK', `task_id ${task.task_id} has been used before for another task; every task needs a new id`);
   }
   try {
-    await withinBound(queueTask(deps, task, postedAt), ENQUEUE_BOUND_MS);
+    await withinBound(deps.dispatch.post(task, postedAt), ENQUEUE_BOUND_MS);
   } catch (error) {
     // The task is durable in Postgres, so it is accepted: the worker's reconciler queues it once Redis answers.
     deps.logger.warn({ err: error, task_id: task.task_id }, 'task stored but not queued yet; the reconciler will queue it');
@@ -45,12 +45,6 @@ export async function postTask(deps: Deps, posted: TaskPost): Promise<void> {
     { event: 'task.posted', task_id: task.task_id, test_id: task.test_id, task_type: task.task_type, task_version: task.task_version },
     'task posted',
   );
-}
-
-async function queueTask(deps: Deps, task: TaskJob, postedAt: number): Promise<void> {
-  const queue = await deps.taskQueues.enqueue(task, postedAt, { newTask: true });
-  // A long poll waiting for this queue gets the task at once.
-  await deps.scripts.wakeOne(queue);
 }
 
 /** Waits for `work` at most `ms`; what it does later is up to it (its failure is already handled). */

@@ -14,7 +14,7 @@ import type { ApiDeps } from '../deps.js';
 import { postTask } from './post-task.js';
 import { guard } from './storage.js';
 
-type Deps = Pick<ApiDeps, 'db' | 'tasks' | 'redis' | 'scripts' | 'taskQueues' | 'config' | 'logger' | 'results'>;
+type Deps = Pick<ApiDeps, 'db' | 'tasks' | 'dispatch' | 'config' | 'logger'>;
 
 const time = (date: Date | null) => (date ? isoUtc(date) : null);
 
@@ -86,11 +86,10 @@ export async function readQueues(deps: Deps) {
 }
 
 export async function readSummary(deps: Deps): Promise<z.infer<typeof Summary>> {
-  const since = Date.now() - deps.config.AGENT_ACTIVE_THRESHOLD * 1000;
   const [queues, active, known] = await Promise.all([
     guard('Redis', () => listQueues(deps)),
-    guard('Redis', () => deps.redis.zcount(deps.scripts.keys.agentsSeen, since, '+inf')),
-    guard('Redis', () => deps.redis.zcard(deps.scripts.keys.agentsSeen)),
+    guard('Redis', () => deps.dispatch.countActiveAgents()),
+    guard('Redis', () => deps.dispatch.countKnownAgents()),
   ]);
   const sum = (pick: (queue: (typeof queues)[number]) => number) => queues.reduce((total, queue) => total + pick(queue), 0);
   return {

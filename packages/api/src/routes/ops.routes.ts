@@ -1,7 +1,7 @@
 /** Operations: liveness, readiness, Prometheus metrics. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { WORKER_STALE_MS } from '@afm/shared/ops/workers';
+import { WORKER_STALE_MS } from '@afm/shared/dispatch/workers';
 import { ErrorBody } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';
 import { requireRole } from '../http/auth.js';

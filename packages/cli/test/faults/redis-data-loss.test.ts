@@ -8,7 +8,8 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { MAINTENANCE_JOBS, MAINTENANCE_QUEUE } from '@afm/shared/queues';
-import { connectRedis, createRedis, deleteKeysWithPrefix } from '@afm/shared/redis';
+import { deleteDeployment } from '@afm/shared/dispatch/dispatch';
+import { connectRedis, createRedis } from '@afm/shared/redis';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, pollBody, type Dispatched } from '../support/client.js';
 import { alive, startFleet, waitReadyz, type Fleet } from './support/fleet.js';
@@ -53,7 +54,7 @@ describe('Redis loses its data', () => {
     await connectRedis(redis);
     const lostAt = Date.now();
     try {
-      await deleteKeysWithPrefix(redis, fleet.env.config.QUEUE_PREFIX);
+      await deleteDeployment(redis, fleet.env.config.QUEUE_PREFIX);
       const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: fleet.env.config.QUEUE_PREFIX, skipVersionCheck: true });
       try {
         await waitFor(async () => (await queue.getJobSchedulers()).length === MAINTENANCE_JOBS.length, { timeoutMs: 15_000, what: 'the job schedulers back' });

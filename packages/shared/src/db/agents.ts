@@ -1,5 +1,5 @@
 /**
- * Agent repository: writes of the `agents` and `agent_capabilities` tables. Functions take the Kysely
+ * Agent repository: every query on the `agents` table. Functions take the Kysely
  * instance (or a transaction) first. Rows go in as arrays (`unnest`), so a statement has a fixed number
  * of parameters however many rows it carries — Postgres refuses more than 65,535 — and large writes are
  * cut into chunks that keep each statement small.
@@ -7,7 +7,8 @@
 import { sql, type Kysely } from 'kysely';
 import { chunksByWeight } from '../batcher.js';
 import type { AgentLocation } from '../protocol.js';
-import type { Database } from './schema.js';
+import { replaceCapabilities } from './agent-capabilities.js';
+import type { Agent, Database } from './schema.js';
 
 type Db = Kysely<Database>;
 
@@ -51,17 +52,7 @@ export async function upsertAgents(db: Db, agents: AgentRecord[]): Promise<void>
           longitude = excluded.longitude,
           first_seen = least(agents.first_seen, excluded.first_seen),
           last_seen = greatest(agents.last_seen, excluded.last_seen)`.execute(trx);
-      const ids = chunk.map((agent) => agent.id);
-      await trx.deleteFrom('agent_capabilities').where('agent_id', '=', sql<string>`any(${ids}::uuid[])`).execute();
-      const capabilities = chunk.flatMap((agent) => agent.capabilities.map((capability) => ({ agent_id: agent.id, ...capability })));
-      if (capabilities.length === 0) return;
-      await sql`
-        insert into agent_capabilities (agent_id, task_type, task_version)
-        select * from unnest(
-          ${capabilities.map((row) => row.agent_id)}::uuid[],
-          ${capabilities.map((row) => row.task_type)}::text[],
-          ${capabilities.map((row) => row.task_version)}::int[]
-        )`.execute(trx);
+      await replaceCapabilities(trx, chunk);
     });
   }
 }
@@ -77,4 +68,23 @@ export async function deleteAgents(db: Db, ids: string[]): Promise<string[]> {
 export async function deleteAgentsUnseenSince(db: Db, cutoff: Date): Promise<string[]> {
   const rows = await db.deleteFrom('agents').where('last_seen', '<', cutoff).returning('id').execute();
   return rows.map((row) => row.id);
+}
+
+export async function findAgent(db: Db, id: string): Promise<Agent | undefined> {
+  return db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Agents, most recently seen first, a page at a time (keyset on last_seen, id): those seen since
+ * `activeSince` (`active` true), before it (false), or all.
+ */
+export async function listAgentRows(
+  db: Db,
+  { active, activeSince, after, limit }: { active?: boolean; activeSince: Date; after?: { at: Date; id: string }; limit: number },
+): Promise<Agent[]> {
+  let query = db.selectFrom('agents').selectAll();
+  if (active === true) query = query.where('last_seen', '>=', activeSince);
+  if (active === false) query = query.where('last_seen', '<', activeSince);
+  if (after) query = query.where(sql<boolean>`(last_seen, id) < (${after.at}, ${after.id}::uuid)`);
+  return query.orderBy('last_seen', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }

@@ -1,6 +1,6 @@
 /** Postgres connections: one pg pool behind one Kysely instance per process. */
 import { userInfo } from 'node:os';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { maskSecret } from '../config.js';
 import { isStorageUnavailable } from '../errors.js';
@@ -84,4 +84,9 @@ export function postgresError(uri: string, error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
   const what = isStorageUnavailable(error) ? 'cannot reach Postgres at' : 'Postgres at';
   return new Error(`${what} ${maskSecret(uri)}: ${message}`, { cause: error });
+}
+
+/** Whether Postgres answers: one trivial query. */
+export async function ping(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db);
 }

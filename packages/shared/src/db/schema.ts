@@ -60,3 +60,4 @@ export type NewTask = Insertable<TaskTable>;
 export type TaskUpdate = Updateable<TaskTable>;
 export type Agent = Selectable<AgentTable>;
 export type NewAgent = Insertable<AgentTable>;
+export type AgentCapability = Selectable<AgentCapabilityTable>;

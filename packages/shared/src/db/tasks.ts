@@ -7,7 +7,7 @@ import { batchedWrite, chunksByWeight } from '../batcher.js';
 import { isStorageUnavailable } from '../errors.js';
 import type { JsonObject } from '../protocol.js';
 import { resultJson, type ResultJob, type TaskJob } from '../queues.js';
-import type { Database, Task } from './schema.js';
+import type { Database, Task, TaskState } from './schema.js';
 
 type Db = Kysely<Database>;
 
@@ -165,6 +165,87 @@ export async function* taskData(db: Db, tasks: { id: string; data_bytes: number 
 
 /** Most characters of results and errors in one statement of outcomes. */
 export const OUTCOME_BATCH_BYTES = 4 * 1_048_576;
+
+/** Filters of task lists (all optional). */
+export interface TaskFilter {
+  state?: TaskState;
+  type?: string;
+  version?: number;
+  test_id?: string;
+  agent_id?: string;
+}
+
+/** Bytes of a task's data and result as JSON text. */
+const dataBytes = sql<number>`octet_length(task_data::text) + coalesce(octet_length(result::text), 0)`;
+
+/**
+ * Tasks matching a filter, newest first (keyset on posted_at, id), without their data: ids, posting
+ * times and sizes, so a list can choose how many it can afford to read in full (findTasks).
+ */
+export async function listTaskSizes(
+  db: Db,
+  filter: TaskFilter,
+  { before, limit }: { before?: { at: Date; id: string }; limit: number },
+): Promise<{ id: string; posted_at: Date; bytes: number }[]> {
+  let query = db.selectFrom('tasks').select(['id', 'posted_at']).select(dataBytes.as('bytes'));
+  if (filter.state) query = query.where('state', '=', filter.state);
+  if (filter.type !== undefined) query = query.where('task_type', '=', filter.type);
+  if (filter.version !== undefined) query = query.where('task_version', '=', filter.version);
+  if (filter.test_id) query = query.where('test_id', '=', filter.test_id);
+  if (filter.agent_id) query = query.where('agent_id', '=', filter.agent_id);
+  if (before) query = query.where(sql<boolean>`(posted_at, id) < (${before.at}, ${before.id}::uuid)`);
+  const rows = await query.orderBy('posted_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  return rows.map((row) => ({ ...row, bytes: Number(row.bytes) }));
+}
+
+/** The tasks of a test run, oldest first, without their data (as listTaskSizes). */
+export async function testRunSizes(db: Db, testId: string, limit: number): Promise<{ id: string; bytes: number }[]> {
+  const rows = await db.selectFrom('tasks').select('id').select(dataBytes.as('bytes')).where('test_id', '=', testId).orderBy('posted_at').orderBy('id').limit(limit).execute();
+  return rows.map((row) => ({ ...row, bytes: Number(row.bytes) }));
+}
+
+/** Counts of a test run's tasks per state, its first posting and, once all finished, its last finish. */
+export async function testRunCounts(db: Db, testId: string) {
+  const row = await db
+    .selectFrom('tasks')
+    .select((eb) => [
+      eb.fn.countAll<number>().as('total'),
+      sql<number>`count(*) filter (where state = 'waiting')`.as('waiting'),
+      sql<number>`count(*) filter (where state = 'claimed')`.as('claimed'),
+      sql<number>`count(*) filter (where state = 'completed')`.as('completed'),
+      sql<number>`count(*) filter (where state = 'failed')`.as('failed'),
+      eb.fn.min('posted_at').as('first_posted'),
+      sql<Date | null>`case when count(*) = count(finished_at) then max(finished_at) end`.as('last_finished'),
+    ])
+    .where('test_id', '=', testId)
+    .executeTakeFirstOrThrow();
+  return {
+    total: Number(row.total),
+    waiting: Number(row.waiting),
+    claimed: Number(row.claimed),
+    completed: Number(row.completed),
+    failed: Number(row.failed),
+    first_posted: row.first_posted as Date | null,
+    last_finished: row.last_finished,
+  };
+}
+
+/** Per agent: the tasks it holds now, and those it completed and failed. */
+export async function countTasksByAgent(db: Db, agentIds: string[]): Promise<Map<string, { assigned: number; completed: number; failed: number }>> {
+  if (agentIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('tasks')
+    .select((eb) => [
+      'agent_id',
+      eb.fn.countAll<number>().filterWhere('state', '=', 'claimed').as('assigned'),
+      eb.fn.countAll<number>().filterWhere('state', '=', 'completed').as('completed'),
+      eb.fn.countAll<number>().filterWhere('state', '=', 'failed').as('failed'),
+    ])
+    .where('agent_id', '=', sql<string>`any(${agentIds}::uuid[])`)
+    .groupBy('agent_id')
+    .execute();
+  return new Map(rows.map((row) => [row.agent_id!, { assigned: Number(row.assigned), completed: Number(row.completed), failed: Number(row.failed) }]));
+}
 
 /**
  * The hot task queries of a process, shared by its concurrent requests: each call joins the next batch,

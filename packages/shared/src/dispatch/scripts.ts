@@ -1,11 +1,15 @@
 /**
- * AFM's Redis scripts (../../lua/*.lua), one typed method each. The file name says how many keys a
- * script takes (`name-<numKeys>.lua`).
+ * AFM's Redis scripts (../../lua/*.lua), one typed method each, their replies decoded here. The file
+ * name says how many keys a script takes (`name-<numKeys>.lua`). Part of the dispatch core: callers use
+ * the Dispatch class (dispatch.ts), which adds what is not a script.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { AfmError } from '../errors.js';
-import { afmKeys, bullKeys, type AfmKeys, type TaskOutcome } from '../queues.js';
+import type { TaskOutcome } from '../queues.js';
+import { luaInclude, queueKeys } from './bullmq.js';
+import { dispatchKeys, type DispatchKeys } from './keys.js';
+import { REPLY } from './states.js';
 
 const SCRIPT_FILES = {
   claimTasks: 'claimTasks-11.lua',
@@ -43,8 +47,9 @@ export const NO_HOLDER = '-';
 
 const read = (path: string) => readFileSync(new URL(`../../lua/${path}`, import.meta.url), 'utf8');
 
-/** A script's text with its `--- @include "name"` lines replaced by lua/includes/name.lua. */
-const withIncludes = (lua: string) => lua.replace(/^--- @include "([\w-]+)"$/gm, (_, include: string) => read(`includes/${include}.lua`));
+/** A script's text with its `--- @include "name"` lines replaced by lua/includes/name.lua (`bullmq`: generated). */
+const withIncludes = (lua: string) =>
+  lua.replace(/^--- @include "([\w-]+)"$/gm, (_, include: string) => (include === 'bullmq' ? luaInclude() : read(`includes/${include}.lua`)));
 
 const sources = new Map<ScriptName, { lua: string; numberOfKeys?: number }>();
 function source(name: ScriptName) {
@@ -119,19 +124,19 @@ export type AnswerReply =
 
 /** Typed access to AFM's scripts on one ioredis client, for one key prefix. */
 export class DispatchScripts {
-  readonly keys: AfmKeys;
+  readonly keys: DispatchKeys;
 
   constructor(
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.keys = afmKeys(prefix);
+    this.keys = dispatchKeys(prefix);
     for (const name of Object.keys(SCRIPT_FILES) as ScriptName[]) {
       if (!(name in redis)) redis.defineCommand(name, source(name));
     }
   }
 
-  private call(name: ScriptName): ScriptCall {
+  protected call(name: ScriptName): ScriptCall {
     return (this.redis as unknown as Record<ScriptName, ScriptCall>)[name].bind(this.redis);
   }
 
@@ -158,7 +163,7 @@ export class DispatchScripts {
       ...poll.queues,
     ];
     const reply = (await this.call('claimTasks')(...keys, ...args)) as string[];
-    if (reply[0] === 'RATE_LIMITED') {
+    if (reply[0] === REPLY.rateLimited) {
       throw new AfmError('AFM_ERR_RATE_LIMITED', `agent ${poll.agentId} polls more than ${poll.rateLimit} times a second`, {
         headers: { 'retry-after': '1' },
       });
@@ -186,8 +191,8 @@ export class DispatchScripts {
       outcome.state,
       holder,
     )) as string[];
-    if (reply[0] === 'ok') return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]), attempts: Number(reply[3]) };
-    if (reply[0] === 'answered') {
+    if (reply[0] === REPLY.ok) return { accepted: true, agentId: reply[1]!, claimedAt: Number(reply[2]), attempts: Number(reply[3]) };
+    if (reply[0] === REPLY.answered) {
       return {
         accepted: false,
         state: 'answered',
@@ -291,7 +296,7 @@ export class DispatchScripts {
       k.task(taskId), k.unsaved, k.stats, k.inProgress, k.holders,
       taskId, now, JSON.stringify(outcome), k.heldPrefix, this.prefix, queue,
     )) as string[];
-    if (reply[0] !== 'cancelled') {
+    if (reply[0] !== REPLY.cancelled) {
       return {
         cancelled: false,
         state: reply[0]!,
@@ -333,7 +338,7 @@ export class DispatchScripts {
 
   /** Fails up to `max` waiting tasks of a queue with `error`; returns their ids. */
   async drainQueue(queue: string, error: string, now: number, max: number): Promise<string[]> {
-    const bull = bullKeys(this.prefix, queue);
+    const bull = queueKeys(this.prefix, queue);
     const outcome: TaskOutcome = { state: 'failed', error };
     return (await this.call('drainQueue')(
       bull.wait,

@@ -5,20 +5,21 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { unavailable } from '../errors.js';
-import { afmKeys, taskQueueName, type AfmKeys, type TaskJob } from '../queues.js';
+import { taskQueueName, type TaskJob } from '../queues.js';
+import { dispatchKeys, type DispatchKeys } from './keys.js';
 
 /** Nobody subscribes to task queue events; keep BullMQ's event stream per queue short. */
 const EVENTS_MAX_LEN = 100;
 
 export class TaskQueues {
   private readonly queues = new Map<string, Queue<TaskJob>>();
-  private readonly keys: AfmKeys;
+  private readonly keys: DispatchKeys;
 
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.keys = afmKeys(prefix);
+    this.keys = dispatchKeys(prefix);
   }
 
   /** The queue of one task type and version (created on first use, then cached). */

@@ -2,24 +2,18 @@
  * Dependencies of the operations on the fleet (queues, tasks, agents) shared by the CLI and the API's
  * read routes; `openOps` opens them for a one-shot CLI command and says which store is unreachable.
  */
-import type { Redis } from 'ioredis';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
-import { createDb } from '../db/connect.js';
+import { createDb, ping } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
-import { createResultsQueue, type ResultsQueue } from '../dispatch/results.js';
-import { DispatchScripts } from '../dispatch/scripts.js';
-import { TaskQueues } from '../dispatch/task-queues.js';
+import { Dispatch } from '../dispatch/dispatch.js';
 import { AfmError } from '../errors.js';
 import { maskSecret } from '../config.js';
 import { connectRedis, createRedis } from '../redis.js';
 
 export interface OpsDeps {
   db: Kysely<Database>;
-  redis: Redis;
-  scripts: DispatchScripts;
-  taskQueues: TaskQueues;
-  results: ResultsQueue;
+  dispatch: Dispatch;
   config: Pick<Config, 'AGENT_ACTIVE_THRESHOLD'>;
 }
 
@@ -41,22 +35,18 @@ export async function openOps(config: Config): Promise<OpenedOps> {
     throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Redis at ${maskSecret(config.REDIS_URL)}: ${(error as Error).message}`);
   }
   try {
-    await sql`select 1`.execute(db);
+    await ping(db);
   } catch (error) {
     await closeAll();
     throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Postgres at ${maskSecret(config.DATABASE_URI)}: ${(error as Error).message}`);
   }
-  const taskQueues = new TaskQueues(redis, config.QUEUE_PREFIX);
-  const results = createResultsQueue(redis, config.QUEUE_PREFIX);
+  const dispatch = new Dispatch({ commands: redis, queues: redis, prefix: config.QUEUE_PREFIX, agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD });
   return {
     db,
-    redis,
-    scripts: new DispatchScripts(redis, config.QUEUE_PREFIX),
-    taskQueues,
-    results,
+    dispatch,
     config,
     async close() {
-      await Promise.allSettled([taskQueues.close(), results.close()]);
+      await dispatch.close();
       await closeAll();
     },
   };

@@ -15,25 +15,23 @@ import { settleLostClaims } from './lost-claims.js';
 
 const PAGE = 500;
 
-type Deps = Pick<WorkerDeps, 'db' | 'redis' | 'scripts' | 'results' | 'config' | 'logger'>;
+type Deps = Pick<WorkerDeps, 'db' | 'dispatch' | 'config' | 'logger'>;
 
 /** Silent agents' tasks, then forgotten agents: each step runs even when the other fails. */
 export const cleanup = (deps: Deps, now = Date.now()) =>
   runSteps({ silentAgents: () => failTasksOfSilentAgents(deps, now), forgottenAgents: () => dropForgottenAgents(deps, now) });
 
 /**
- * Agents holding tasks and last seen before `cutoff`, a page at a time, oldest first, with their
- * last-seen times. Agents that hold nothing are not in this index, however many went away. Each page
- * leaves the range once handled (failed agents leave the index, agents that polled meanwhile move past
- * the cutoff), so every page is read from the start; the round count bounds it all the same.
+ * Agents holding tasks and last seen before `cutoff`, a page at a time, oldest first. Agents that hold
+ * nothing are not in this index, however many went away. Each page leaves the range once handled
+ * (failed agents leave the index, agents that polled meanwhile move past the cutoff), so every page is
+ * read from the start; the round count bounds it all the same.
  */
-async function* holdersUnseenSince(deps: Deps, cutoff: number): AsyncGenerator<{ agentId: string; lastSeen: number }[]> {
-  const rounds = Math.ceil((await deps.redis.zcount(deps.scripts.keys.holders, '-inf', `(${cutoff}`)) / PAGE) + 1;
+async function* holdersUnseenSince(deps: Deps, cutoff: number) {
+  const rounds = Math.ceil((await deps.dispatch.countHoldersUnseenSince(cutoff)) / PAGE) + 1;
   for (let round = 0; round < rounds; round++) {
-    const flat = await deps.redis.zrangebyscore(deps.scripts.keys.holders, '-inf', `(${cutoff}`, 'WITHSCORES', 'LIMIT', 0, PAGE);
-    if (flat.length === 0) return;
-    const page = [];
-    for (let i = 0; i < flat.length; i += 2) page.push({ agentId: flat[i]!, lastSeen: Number(flat[i + 1]) });
+    const page = await deps.dispatch.holdersUnseenSince(cutoff, PAGE);
+    if (page.length === 0) return;
     yield page;
   }
 }
@@ -41,17 +39,13 @@ async function* holdersUnseenSince(deps: Deps, cutoff: number): AsyncGenerator<{
 export async function failTasksOfSilentAgents(deps: Deps, now: number): Promise<number> {
   const threshold = deps.config.AGENT_ACTIVE_THRESHOLD;
   let total = 0;
-  for await (const page of holdersUnseenSince(deps, now - threshold * 1000)) {
-    const pipeline = deps.redis.pipeline();
-    for (const { agentId } of page) pipeline.hget(deps.scripts.keys.agent(agentId), 'name');
-    const names = (await pipeline.exec()) ?? [];
-    const candidates = page.map(({ agentId, lastSeen }, index) => {
-      const name = (names[index]?.[1] as string | null) ?? 'unknown';
+  for await (const page of holdersUnseenSince(deps, deps.dispatch.activeSince(now))) {
+    const candidates = page.map(({ agentId, lastSeen, name }) => {
       const error = `agent went silent: ${JSON.stringify(name)} (${agentId}) was last seen ${isoUtc(lastSeen)}, more than AGENT_ACTIVE_THRESHOLD (${threshold} s) ago`;
       return { agentId, lastSeen, error };
     });
-    const lost = await deps.scripts.failSilentAgents(candidates, now);
-    total += await settleLostClaims(deps, lost, now, 'its agent went silent');
+    const lost = await deps.dispatch.failSilentAgents(candidates, now);
+    total += await settleLostClaims(deps, lost, now, 'agent_silent', 'its agent went silent');
   }
   return total;
 }
@@ -61,9 +55,9 @@ export async function dropForgottenAgents(deps: Deps, now: number): Promise<numb
   const dropped: string[] = [];
   let offset = 0;
   for (;;) {
-    const ids = await deps.redis.zrangebyscore(deps.scripts.keys.agentsSeen, '-inf', `(${cutoff}`, 'LIMIT', offset, PAGE);
+    const ids = await deps.dispatch.agentsUnseenSince(cutoff, offset, PAGE);
     if (ids.length === 0) break;
-    const done = await deps.scripts.dropAgents(ids, cutoff);
+    const done = await deps.dispatch.dropAgents(ids, cutoff);
     dropped.push(...done);
     // Dropped agents leave the index; the ones kept (still holding tasks) are stepped over.
     offset += ids.length - done.length;

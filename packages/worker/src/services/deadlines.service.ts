@@ -1,5 +1,4 @@
 /** The `deadlines` job: tasks whose task_ttl or task_timeout ended (docs/extensions.md). */
-import { submitResults } from '@afm/shared/dispatch/results';
 import type { WorkerDeps } from '../deps.js';
 import { runSteps } from '../jobs/steps.js';
 import { settleLostClaims } from './lost-claims.js';
@@ -7,7 +6,7 @@ import { settleLostClaims } from './lost-claims.js';
 /** Most tasks handled per step and run. */
 const PAGE = 500;
 
-type Deps = Pick<WorkerDeps, 'redis' | 'scripts' | 'results' | 'logger'>;
+type Deps = Pick<WorkerDeps, 'dispatch' | 'logger'>;
 
 /** Expired tasks, then timed-out claims: each step runs even when the other fails. */
 export const deadlines = (deps: Deps, now = Date.now()) =>
@@ -15,18 +14,17 @@ export const deadlines = (deps: Deps, now = Date.now()) =>
 
 /** Waiting tasks whose task_ttl ended fail as expired. */
 export async function expireTasks(deps: Deps, now: number): Promise<number> {
-  const expired = await deps.scripts.expireTasks(now, PAGE);
+  const expired = await deps.dispatch.expireTasks(now, PAGE);
   if (expired.length > 0) {
-    await submitResults(
-      deps.results,
+    await deps.dispatch.submitResults(
       expired.map(({ taskId, error }) => ({ task_id: taskId, outcome: { state: 'failed' as const, error }, finished_at: now, agent_id: null, claimed_at: null })),
     );
-    for (const { taskId } of expired) deps.logger.info({ event: 'task.expired', task_id: taskId }, 'task failed: not claimed within its task_ttl');
+    for (const { taskId } of expired) deps.logger.info({ event: 'task.ttl_expired', task_id: taskId }, 'task failed: not claimed within its task_ttl');
   }
   return expired.length;
 }
 
 /** Claims whose task_timeout ended go back to their queue (retries left) or fail. */
 export async function timeOutClaims(deps: Deps, now: number): Promise<number> {
-  return settleLostClaims(deps, await deps.scripts.timeoutTasks(now, PAGE), now, 'no result within its task_timeout');
+  return settleLostClaims(deps, await deps.dispatch.timeoutTasks(now, PAGE), now, 'timed_out', 'no result within its task_timeout');
 }

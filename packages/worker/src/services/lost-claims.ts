@@ -1,17 +1,16 @@
 /** What becomes of claims lost to a silent agent or to a task_timeout (cleanup and deadlines jobs). */
-import { submitLostClaims } from '@afm/shared/dispatch/results';
 import type { LostClaim } from '@afm/shared/dispatch/scripts';
 import type { WorkerDeps } from '../deps.js';
 
-type Deps = Pick<WorkerDeps, 'redis' | 'scripts' | 'results' | 'logger'>;
+type Deps = Pick<WorkerDeps, 'dispatch' | 'logger'>;
 
 /**
  * Claims lost to silence or a timeout: queues the failures for Postgres and wakes a poll for each task
- * that went back to its queue. Returns how many failed.
+ * that went back to its queue. `cause` names the event logged for a failed task. Returns how many failed.
  */
-export async function settleLostClaims(deps: Deps, lost: LostClaim[], now: number, why: string): Promise<number> {
+export async function settleLostClaims(deps: Deps, lost: LostClaim[], now: number, cause: 'agent_silent' | 'timed_out', why: string): Promise<number> {
   try {
-    await submitLostClaims(deps.results, lost, now);
+    await deps.dispatch.submitLostClaims(lost, now);
   } catch (error) {
     // The failures are accepted in Redis already; the reconcile job queues them again.
     deps.logger.warn({ err: error }, 'failed tasks not queued yet; the reconcile job will queue them');
@@ -20,19 +19,10 @@ export async function settleLostClaims(deps: Deps, lost: LostClaim[], now: numbe
     if (error === null) {
       deps.logger.info({ event: 'task.retried', task_id: taskId, agent_id: agentId, attempts }, `task back in its queue: ${why}`);
     } else {
-      deps.logger.info({ event: 'task.expired', task_id: taskId, agent_id: agentId }, `task failed: ${why}`);
+      deps.logger.info({ event: `task.${cause}`, task_id: taskId, agent_id: agentId }, `task failed: ${why}`);
     }
   }
   const retried = lost.filter((claim) => claim.error === null);
-  if (retried.length > 0) await wakeFor(deps, retried.map((claim) => claim.taskId));
+  await deps.dispatch.wakeFor(retried.map((claim) => claim.taskId));
   return lost.length - retried.length;
 }
-
-/** Wakes a long poll for each of these tasks, back in their queues. */
-async function wakeFor(deps: Deps, taskIds: string[]): Promise<void> {
-  const pipeline = deps.redis.pipeline();
-  for (const id of taskIds) pipeline.hget(deps.scripts.keys.task(id), 'queue');
-  const queues = ((await pipeline.exec()) ?? []).map(([, queue]) => queue as string | null);
-  await Promise.all(queues.map((queue) => (queue ? deps.scripts.wakeOne(queue) : undefined)));
-}
-

@@ -5,10 +5,9 @@
  * - tasks that Postgres holds but Redis does not (an API crash between the two writes, a task posted
  *   while Redis was down, Redis losing its data) → queued again, or their claim restored.
  */
-import { submitResult } from '@afm/shared/dispatch/results';
 import { listUnfinished, taskData, taskOptionsOf, type UnfinishedTask } from '@afm/shared/db/tasks';
 import type { JsonObject } from '@afm/shared/protocol';
-import { bullKeys, jobOutcome, taskQueueName, type TaskOutcome } from '@afm/shared/queues';
+import { taskQueueName } from '@afm/shared/queues';
 import type { WorkerDeps } from '../deps.js';
 import { runSteps } from '../jobs/steps.js';
 
@@ -27,7 +26,7 @@ export const RECONCILE_GRACE_MS = 30_000;
  */
 export const REBUILD_GRACE_MS = 5_000;
 
-type Deps = Pick<WorkerDeps, 'db' | 'redis' | 'scripts' | 'taskQueues' | 'results' | 'config' | 'logger'>;
+type Deps = Pick<WorkerDeps, 'db' | 'dispatch' | 'logger'>;
 
 /** Unsaved results, then missing tasks: each step runs even when the other fails. */
 export const reconcile = (deps: Deps, now = Date.now(), graceMs = RECONCILE_GRACE_MS) =>
@@ -35,27 +34,11 @@ export const reconcile = (deps: Deps, now = Date.now(), graceMs = RECONCILE_GRAC
 
 /** Outcomes accepted in Redis whose results job is gone (API crash right after accepting) → queued again. */
 export async function requeueUnsavedResults(deps: Deps, now: number): Promise<number> {
-  const { redis, scripts } = deps;
-  const ids = await redis.zrangebyscore(scripts.keys.unsaved, '-inf', now - UNSAVED_GRACE_MS, 'LIMIT', 0, BATCH);
-  if (ids.length === 0) return 0;
-  const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hmget(scripts.keys.task(id), 'state', 'outcome', 'finished_at', 'agent', 'claimed_at');
-  const replies = (await pipeline.exec()) ?? [];
   let requeued = 0;
-  for (const [index, id] of ids.entries()) {
-    const [state, outcome, finishedAt, agent, claimedAt] = (replies[index]?.[1] ?? []) as (string | null)[];
-    if (state !== 'answered' || !outcome || !finishedAt) {
-      await redis.zrem(scripts.keys.unsaved, id);
-      continue;
-    }
+  for (const { job } of await deps.dispatch.unsavedOutcomes(now - UNSAVED_GRACE_MS, BATCH)) {
+    if (!job) continue;
     // A job still pending under this id makes this a no-op.
-    await submitResult(deps.results, {
-      task_id: id,
-      outcome: jobOutcome(JSON.parse(outcome) as TaskOutcome),
-      finished_at: Number(finishedAt),
-      agent_id: agent ?? null,
-      claimed_at: claimedAt ? Number(claimedAt) : null,
-    });
+    await deps.dispatch.submitResult(job);
     requeued++;
   }
   return requeued;
@@ -67,12 +50,11 @@ export async function requeueUnsavedResults(deps: Deps, now: number): Promise<nu
  * unfinished tasks when Redis lost its data (the epoch key is gone).
  */
 export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCILE_GRACE_MS): Promise<{ requeuedTasks: number; restoredClaims: number }> {
-  const { redis, scripts } = deps;
-  const prefix = deps.config.QUEUE_PREFIX;
-  const [epoch, watermark] = await redis.mget(scripts.keys.epoch, scripts.keys.reconciled);
-  const from = new Date(epoch && watermark ? Number(watermark) : 0);
+  const { dispatch } = deps;
+  const { epoch, watermark } = await dispatch.reconcileMarks();
+  const from = new Date(epoch !== null && watermark !== null ? watermark : 0);
   // Within graceMs of a rebuild (the epoch is its time), tasks posted just before it are checked soon.
-  const rebuilding = !epoch || now - Number(epoch) < graceMs;
+  const rebuilding = epoch === null || now - epoch < graceMs;
   const to = new Date(now - (rebuilding ? Math.min(graceMs, REBUILD_GRACE_MS) : graceMs));
   let requeuedTasks = 0;
   let restoredClaims = 0;
@@ -80,18 +62,11 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
   for (;;) {
     const tasks = await listUnfinished(deps.db, { from, to, limit: BATCH, ...(after ? { after } : {}) });
     if (tasks.length === 0) break;
-    const pipeline = redis.pipeline();
-    for (const task of tasks) {
-      pipeline.exists(scripts.keys.task(task.id));
-      pipeline.exists(bullKeys(prefix, taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location)).jobPrefix + task.id);
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const missing = tasks.filter((_, index) => replies[2 * index]?.[1] !== 1 && replies[2 * index + 1]?.[1] !== 1);
+    const located = tasks.map((task) => ({ ...task, queue: taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location) }));
     const toQueue: UnfinishedTask[] = [];
-    for (const task of missing) {
+    for (const task of await dispatch.unknownTasks(located)) {
       if (task.state === 'claimed' && task.agent_id && task.claimed_at) {
-        const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
-        if (await scripts.restoreClaim(task.id, task.agent_id, task.claimed_at.getTime(), queue)) restoredClaims++;
+        if (await dispatch.restoreClaim(task.id, task.agent_id, task.claimed_at.getTime(), task.queue)) restoredClaims++;
       } else {
         toQueue.push(task);
       }
@@ -99,7 +74,7 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
     // Their data is read a little at a time: a rebuild after Redis lost everything must fit any heap.
     for await (const data of taskData(deps.db, toQueue)) {
       for (const task of toQueue.filter((candidate) => data.has(candidate.id))) {
-        await deps.taskQueues.enqueue(
+        await dispatch.enqueue(
           {
             task_id: task.id,
             test_id: task.test_id,
@@ -118,8 +93,8 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
     if (tasks.length < BATCH) break;
   }
   // The watermark never goes back (a rebuild may have checked past now - graceMs).
-  if (to > from) await redis.set(scripts.keys.reconciled, String(to.getTime()));
-  if (!epoch) await redis.set(scripts.keys.epoch, String(now));
+  if (to > from) await dispatch.setWatermark(to.getTime());
+  if (epoch === null) await dispatch.markRebuilt(now);
   if (requeuedTasks + restoredClaims > 0) {
     deps.logger.warn({ requeuedTasks, restoredClaims }, 'tasks missing from redis were restored from postgres');
   }

@@ -12,7 +12,7 @@ import type { WorkerDeps } from '../deps.js';
 export const TOMBSTONE_SECONDS = 600;
 
 export async function recordResult(
-  deps: Pick<WorkerDeps, 'tasks' | 'scripts' | 'logger'>,
+  deps: Pick<WorkerDeps, 'tasks' | 'dispatch' | 'logger'>,
   job: ResultJob,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -27,5 +27,5 @@ export async function recordResult(
       await sleep(Math.min(100 * 2 ** attempt, 2_000), undefined, signal ? { signal } : {});
     }
   }
-  await deps.scripts.finishTask(job.task_id, TOMBSTONE_SECONDS);
+  await deps.dispatch.finishTask(job.task_id, TOMBSTONE_SECONDS);
 }

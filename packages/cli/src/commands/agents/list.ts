@@ -2,9 +2,9 @@ import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { listAgents } from '@afm/shared/ops/agents';
 import { isoUtc } from '@afm/shared/time';
-import { ReportCommand, table } from '../report.js';
+import { AdminCommand, table } from '../admin-command.js';
 
-export class AgentsListCommand extends ReportCommand {
+export class AgentsListCommand extends AdminCommand {
   static override paths = [['agents'], ['agents', 'list']];
   static override usage = Command.Usage({
     category: 'Agents',

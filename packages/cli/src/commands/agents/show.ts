@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { dropAgent, showAgent } from '@afm/shared/ops/agents';
 import { isoUtc } from '@afm/shared/time';
-import { ReportCommand, requireUuid, table } from '../report.js';
+import { AdminCommand, requireUuid, table } from '../admin-command.js';
 
-export class AgentsShowCommand extends ReportCommand {
+export class AgentsShowCommand extends AdminCommand {
   static override paths = [['agents', 'show']];
   static override usage = Command.Usage({
     category: 'Agents',
@@ -33,7 +33,7 @@ export class AgentsShowCommand extends ReportCommand {
   }
 }
 
-export class AgentsDropCommand extends ReportCommand {
+export class AgentsDropCommand extends AdminCommand {
   static override paths = [['agents', 'drop']];
   static override usage = Command.Usage({
     category: 'Agents',

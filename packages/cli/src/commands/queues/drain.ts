@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { drainQueues } from '@afm/shared/ops/queues';
-import { ReportCommand } from '../report.js';
+import { AdminCommand } from '../admin-command.js';
 
-export class QueuesDrainCommand extends ReportCommand {
+export class QueuesDrainCommand extends AdminCommand {
   static override paths = [['queues', 'drain']];
   static override usage = Command.Usage({
     category: 'Queues',

@@ -1,8 +1,8 @@
 import { Command } from 'clipanion';
 import { listQueues } from '@afm/shared/ops/queues';
-import { age, ReportCommand, table } from '../report.js';
+import { age, AdminCommand, table } from '../admin-command.js';
 
-export class QueuesListCommand extends ReportCommand {
+export class QueuesListCommand extends AdminCommand {
   static override paths = [['queues'], ['queues', 'list']];
   static override usage = Command.Usage({
     category: 'Queues',
@@ -26,7 +26,7 @@ export class QueuesListCommand extends ReportCommand {
               q.paused ? 'yes' : 'no',
               q.events.posted,
               q.events.completed,
-              q.events.failed + q.events.expired + q.events.drained,
+              q.events.failed + q.events.ttl_expired + q.events.timed_out + q.events.agent_silent + q.events.drained + q.events.cancelled,
             ]),
           ),
     );

@@ -1,12 +1,12 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { pauseQueues, resumeQueues } from '@afm/shared/ops/queues';
-import { ReportCommand } from '../report.js';
+import { AdminCommand } from '../admin-command.js';
 
 const version = () =>
   Option.String('--version', { description: 'Only this task version (default: every version)', validator: t.isNumber() });
 
-export class QueuesPauseCommand extends ReportCommand {
+export class QueuesPauseCommand extends AdminCommand {
   static override paths = [['queues', 'pause']];
   static override usage = Command.Usage({
     category: 'Queues',
@@ -24,7 +24,7 @@ export class QueuesPauseCommand extends ReportCommand {
   }
 }
 
-export class QueuesResumeCommand extends ReportCommand {
+export class QueuesResumeCommand extends AdminCommand {
   static override paths = [['queues', 'resume']];
   static override usage = Command.Usage({
     category: 'Queues',

@@ -3,9 +3,9 @@ import * as t from 'typanion';
 import { TASK_STATES, type TaskState } from '@afm/shared/db/schema';
 import { listTasks } from '@afm/shared/ops/tasks';
 import { isoUtc } from '@afm/shared/time';
-import { ReportCommand, requireUuid, table } from '../report.js';
+import { AdminCommand, requireUuid, table } from '../admin-command.js';
 
-export class TasksListCommand extends ReportCommand {
+export class TasksListCommand extends AdminCommand {
   static override paths = [['tasks', 'list']];
   static override usage = Command.Usage({
     category: 'Tasks',

@@ -1,9 +1,9 @@
 import { Command, Option } from 'clipanion';
 import { showTask } from '@afm/shared/ops/tasks';
 import { isoUtc } from '@afm/shared/time';
-import { ReportCommand, requireUuid, table } from '../report.js';
+import { AdminCommand, requireUuid, table } from '../admin-command.js';
 
-export class TasksShowCommand extends ReportCommand {
+export class TasksShowCommand extends AdminCommand {
   static override paths = [['tasks', 'show']];
   static override usage = Command.Usage({
     category: 'Tasks',

@@ -8,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Config } from '@afm/shared/config';
 import type { Database } from '@afm/shared/db/schema';
 import { createResultsQueue } from '@afm/shared/dispatch/results';
-import { afmKeys } from '@afm/shared/queues';
+import { dispatchKeys } from '@afm/shared/dispatch/keys';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 import { waitFor } from '@afm/shared/testing/wait';
 import type { Ledger } from './load.js';
@@ -106,7 +106,7 @@ export async function verifyLedger(db: Kysely<Database>, config: Config, ledger:
   const results = createResultsQueue(redis, config.QUEUE_PREFIX);
   try {
     // A dead worker's jobs return to the queue only when their locks expire; they are then no-ops.
-    const left = async () => ({ ...(await results.getJobCounts('waiting', 'active', 'delayed', 'failed')), unsaved: await redis.zcard(afmKeys(config.QUEUE_PREFIX).unsaved) });
+    const left = async () => ({ ...(await results.getJobCounts('waiting', 'active', 'delayed', 'failed')), unsaved: await redis.zcard(dispatchKeys(config.QUEUE_PREFIX).unsaved) });
     await waitFor(async () => Object.values(await left()).every((n) => n === 0), { timeoutMs: settleMs, intervalMs: 250, what: 'an empty results queue' }).catch(async () => {
       expect(await left(), 'results queue and results not yet in Postgres').toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0, unsaved: 0 });
     });

@@ -3,7 +3,7 @@
  * wait in their queue — so replicas report how many workers beat recently (`/readyz`, `afm_workers`).
  */
 import type { Redis } from 'ioredis';
-import type { AfmKeys } from '../queues.js';
+import type { DispatchKeys } from './keys.js';
 
 export const WORKER_BEAT_MS = 2_000;
 /** A worker silent for this long is counted as gone (several missed beats, not one slow one). */
@@ -11,14 +11,14 @@ export const WORKER_STALE_MS = 10_000;
 /** Entries of workers gone this long are removed by the next beat of any worker. */
 const FORGET_MS = 3_600_000;
 
-export async function workerBeat(redis: Redis, keys: Pick<AfmKeys, 'workers'>, workerId: string, now = Date.now()): Promise<void> {
+export async function workerBeat(redis: Redis, keys: Pick<DispatchKeys, 'workers'>, workerId: string, now = Date.now()): Promise<void> {
   await redis.multi().zadd(keys.workers, now, workerId).zremrangebyscore(keys.workers, '-inf', now - FORGET_MS).exec();
 }
 
-export async function workerRetired(redis: Redis, keys: Pick<AfmKeys, 'workers'>, workerId: string): Promise<void> {
+export async function workerRetired(redis: Redis, keys: Pick<DispatchKeys, 'workers'>, workerId: string): Promise<void> {
   await redis.zrem(keys.workers, workerId);
 }
 
-export async function liveWorkers(redis: Redis, keys: Pick<AfmKeys, 'workers'>, now = Date.now()): Promise<number> {
+export async function liveWorkers(redis: Redis, keys: Pick<DispatchKeys, 'workers'>, now = Date.now()): Promise<number> {
   return redis.zcount(keys.workers, now - WORKER_STALE_MS, '+inf');
 }

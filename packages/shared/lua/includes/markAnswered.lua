@@ -3,7 +3,7 @@
   written it to Postgres, and counted as `event` in its queue's counters. Every way a task ends (a
   result, expiry, timeout, silent agent, cancel, drain) goes through here.
 ]]
-local function settleTask(taskKey, taskId, outcome, now, unsavedKey, countersKey, event, queue)
+local function markAnswered(taskKey, taskId, outcome, now, unsavedKey, countersKey, event, queue)
   if queue then
     rcall("HSET", taskKey, "state", "answered", "outcome", outcome, "finished_at", now, "queue", queue)
     rcall("HINCRBY", countersKey, event .. ":" .. queue, 1)

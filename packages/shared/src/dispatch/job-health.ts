@@ -5,7 +5,7 @@
  * written to Postgres, tasks requeued, silent agents failed) just stops happening.
  */
 import type { Redis } from 'ioredis';
-import type { AfmKeys } from '../queues.js';
+import type { DispatchKeys } from './keys.js';
 
 /** Failed runs in a row after which a job counts as failing (one failure may be a passing fault). */
 export const FAILING_AFTER = 3;
@@ -28,7 +28,7 @@ export interface JobHealth {
 
 export type JobState = 'ok' | 'failing' | 'stalled';
 
-type Keys = Pick<AfmKeys, 'jobs' | 'jobRuns'>;
+type Keys = Pick<DispatchKeys, 'jobs' | 'jobRuns'>;
 
 /** Records one run of a job: `error` when it failed. Returns the job's health after it. */
 export async function recordJobRun(redis: Redis, keys: Keys, job: string, everyMs: number, error: string | null, now = Date.now()): Promise<JobHealth> {

@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import pg from 'pg';
-import { loadConfig, type Config } from '../config.js';
-import { createDb } from '../db/connect.js';
-import { migrateToLatest } from '../db/migrate.js';
-import type { Logger } from '../logger.js';
-import { createRedis, deleteKeysWithPrefix } from '../redis.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { createDb } from '../src/db/connect.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import type { Logger } from '../src/logger.js';
+import { deleteDeployment } from '../src/dispatch/dispatch.js';
+import { createRedis } from '../src/redis.js';
 
 export interface TestEnv {
   id: string;
@@ -62,7 +63,7 @@ export async function createTestEnv(label: string, overrides: Record<string, str
       await admin((client) => client.query(`drop database if exists ${pg.escapeIdentifier(database)} with (force)`));
       const redis = createRedis(config.REDIS_URL, 'worker');
       try {
-        await deleteKeysWithPrefix(redis, config.QUEUE_PREFIX);
+        await deleteDeployment(redis, config.QUEUE_PREFIX);
       } finally {
         await redis.quit();
       }

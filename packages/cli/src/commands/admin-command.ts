@@ -1,5 +1,5 @@
 /**
- * Base of the administration commands: `--json` for scripts, human tables otherwise, and one Redis +
+ * Base of the administration commands (queues, tasks, agents): `--json` for scripts, human tables otherwise, and one Redis +
  * Postgres connection for the command's run (a clear message when either cannot be reached).
  */
 import { Option, UsageError } from 'clipanion';
@@ -8,7 +8,7 @@ import { openOps, type OpenedOps } from '@afm/shared/ops/deps';
 import { Uuid } from '@afm/shared/protocol';
 import { AfmCommand } from './base.js';
 
-export abstract class ReportCommand extends AfmCommand {
+export abstract class AdminCommand extends AfmCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON for scripts instead of a table' });
   token = Option.String('--token', { description: 'Admin token, when ADMIN_TOKENS are configured (default: $AFM_TOKEN)' });
 
