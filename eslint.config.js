@@ -8,7 +8,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error',
     },
@@ -17,7 +20,18 @@ export default tseslint.config(
     files: ['packages/api/dashboard/**/*.js'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['document', 'window', 'location', 'fetch', 'FormData', 'URLSearchParams', 'Node', 'setTimeout', 'clearTimeout', 'sessionStorage'].map((name) => [name, 'readonly']),
+        [
+          'document',
+          'window',
+          'location',
+          'fetch',
+          'FormData',
+          'URLSearchParams',
+          'Node',
+          'setTimeout',
+          'clearTimeout',
+          'sessionStorage',
+        ].map((name) => [name, 'readonly']),
       ),
     },
   },

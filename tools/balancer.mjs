@@ -33,9 +33,18 @@ export function createBalancer({ host, replicas }) {
     return new Promise((resolve, reject) => {
       // A request that may not be repeated gets a connection of its own: on a kept-alive one, a reset
       // could not be told from the replica closing it while idle.
-      const connection = safe ? { agent: undefined, headers: { connection: 'keep-alive' } } : { agent: false, headers: { connection: 'close' } };
+      const connection = safe
+        ? { agent: undefined, headers: { connection: 'keep-alive' } }
+        : { agent: false, headers: { connection: 'close' } };
       const upstream = httpRequest(
-        { host, port: replica.port, method: req.method, path: req.url, agent: connection.agent, headers: { ...req.headers, host: `${host}:${replica.port}`, ...connection.headers } },
+        {
+          host,
+          port: replica.port,
+          method: req.method,
+          path: req.url,
+          agent: connection.agent,
+          headers: { ...req.headers, host: `${host}:${replica.port}`, ...connection.headers },
+        },
         resolve,
       );
       upstream.on('error', (error) => {
@@ -72,7 +81,14 @@ export function createBalancer({ host, replicas }) {
       }
     }
     res.writeHead(502, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ statusCode: 502, code: 'AFM_ERR_UNAVAILABLE', error: 'Bad Gateway', message: `no replica answered: ${lastError?.message ?? 'all busy'}` }));
+    res.end(
+      JSON.stringify({
+        statusCode: 502,
+        code: 'AFM_ERR_UNAVAILABLE',
+        error: 'Bad Gateway',
+        message: `no replica answered: ${lastError?.message ?? 'all busy'}`,
+      }),
+    );
   });
   balancer.keepAliveTimeout = 5_000;
   return balancer;

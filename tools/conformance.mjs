@@ -83,7 +83,11 @@ async function req(base, method, path, body, opts = {}) {
     return { status: res.status, text, json, headers: res.headers };
   } catch (e) {
     const code = e?.cause?.code || e?.name || '';
-    return { status: 0, text: `request error (${method} ${base}${path}): ${code} ${e?.cause?.message || e?.message || e}`, json: undefined };
+    return {
+      status: 0,
+      text: `request error (${method} ${base}${path}): ${code} ${e?.cause?.message || e?.message || e}`,
+      json: undefined,
+    };
   }
 }
 
@@ -94,12 +98,12 @@ function isErrShape(r) {
 function expectStatus(desc, r, okStatus) {
   const statusOk = Array.isArray(okStatus) ? okStatus.includes(r.status) : r.status === okStatus;
   return check(desc, statusOk && isErrShape(r), () =>
-    statusOk ? `${obs(r)} (4xx body is not JSON with string "error" and "message")` : obs(r));
+    statusOk ? `${obs(r)} (4xx body is not JSON with string "error" and "message")` : obs(r),
+  );
 }
 const expect400 = (desc, r) => expectStatus(desc, r, 400);
 function expectEmpty200(desc, r) {
-  return check(desc, r.status === 200 && r.text === '', () =>
-    r.status === 200 ? `${obs(r)} (expected an empty body)` : obs(r));
+  return check(desc, r.status === 200 && r.text === '', () => (r.status === 200 ? `${obs(r)} (expected an empty body)` : obs(r)));
 }
 function expectNot5xx(desc, r) {
   return check(`${desc} (got ${r.status || 'no response'})`, r.status >= 200 && r.status < 500, obs(r));
@@ -248,20 +252,37 @@ group('POST /task + GET /task basics', async () => {
   const g = await getTask(A, t.task_id);
   const j = g.json || {};
   check('GET /task/<id> → 200', g.status === 200, obs(g));
-  check('GET /task/<id> has task_id, test_id, task_type, task_version, task_data equal to what was posted',
-    g.status === 200 && lc(j.task_id) === lc(t.task_id) && lc(j.test_id) === lc(t.test_id) &&
-      j.task_type === t.task_type && j.task_version === t.task_version && deepEqual(j.task_data, data), obs(g));
-  check('unfinished task carries none of task_completed/task_result/task_failed/task_error',
-    g.status === 200 && finishedKeysPresent(j).length === 0, () => `${obs(g)} (present: ${finishedKeysPresent(j).join(', ')})`);
+  check(
+    'GET /task/<id> has task_id, test_id, task_type, task_version, task_data equal to what was posted',
+    g.status === 200 &&
+      lc(j.task_id) === lc(t.task_id) &&
+      lc(j.test_id) === lc(t.test_id) &&
+      j.task_type === t.task_type &&
+      j.task_version === t.task_version &&
+      deepEqual(j.task_data, data),
+    obs(g),
+  );
+  check(
+    'unfinished task carries none of task_completed/task_result/task_failed/task_error',
+    g.status === 200 && finishedKeysPresent(j).length === 0,
+    () => `${obs(g)} (present: ${finishedKeysPresent(j).join(', ')})`,
+  );
 
   const g2 = await getTask(B, t.task_id);
-  check('task posted on replica 1 is readable at once from replica 2 with the same content',
-    g2.status === 200 && lc(g2.json?.task_id) === lc(t.task_id) && deepEqual(g2.json?.task_data, data), obs(g2));
+  check(
+    'task posted on replica 1 is readable at once from replica 2 with the same content',
+    g2.status === 200 && lc(g2.json?.task_id) === lc(t.task_id) && deepEqual(g2.json?.task_data, data),
+    obs(g2),
+  );
 
   const t2 = mkTask();
   const r2 = await postTask(B, t2);
   const g3 = r2.status === 200 ? await getTask(A, t2.task_id) : r2;
-  check('task posted on replica 2 is readable at once from replica 1', r2.status === 200 && g3.status === 200 && lc(g3.json?.task_id) === lc(t2.task_id), obs(g3));
+  check(
+    'task posted on replica 2 is readable at once from replica 1',
+    r2.status === 200 && g3.status === 200 && lc(g3.json?.task_id) === lc(t2.task_id),
+    obs(g3),
+  );
 
   const gs = await getTask(A, t.task_id, '/');
   check('GET /task/<id>/ (trailing slash) → 200 with the task', gs.status === 200 && lc(gs.json?.task_id) === lc(t.task_id), obs(gs));
@@ -363,10 +384,18 @@ group('POST /task duplicate ids', async () => {
   const r2b = await postTask(A, { ...t, task_data: { original: true, extra: 1 } });
   expect400('POST /task with an already used task_id (other task_data only) → 400', r2b);
   const g = await getTask(A, t.task_id);
-  check('the repeated posts changed nothing (GET shows the original)', g.status === 200 && deepEqual(g.json?.task_data, { original: true }) && g.json?.task_type === t.task_type, obs(g));
+  check(
+    'the repeated posts changed nothing (GET shows the original)',
+    g.status === 200 && deepEqual(g.json?.task_data, { original: true }) && g.json?.task_type === t.task_type,
+    obs(g),
+  );
   const once = await poll(A, uuid(), caps([t.task_type, t.task_version]), 5);
   const twice = await poll(B, uuid(), caps([t.task_type, t.task_version]), 5);
-  check('a repeated task is queued once (one hand-out, then none)', tasksOf(once)?.length === 1 && tasksOf(twice)?.length === 0, `${obs(once)} ${obs(twice)}`);
+  check(
+    'a repeated task is queued once (one hand-out, then none)',
+    tasksOf(once)?.length === 1 && tasksOf(twice)?.length === 0,
+    `${obs(once)} ${obs(twice)}`,
+  );
 
   // after the task finished
   const { t: tf } = await createClaimed();
@@ -404,7 +433,11 @@ group('POST /task duplicate ids', async () => {
       notWinner.push(`round ${i}: winner ${winner}; replica1 GET ${obs(ga)}; replica2 GET ${obs(gb)}`);
     }
   }
-  check(`same new task_id posted to both replicas at once: exactly one 200 and one 400 (${rounds} rounds)`, bad.length === 0, bad.join(' ;; '));
+  check(
+    `same new task_id posted to both replicas at once: exactly one 200 and one 400 (${rounds} rounds)`,
+    bad.length === 0,
+    bad.join(' ;; '),
+  );
   check('…and the stored task is the one that got the 200', notWinner.length === 0, notWinner.join(' ;; '));
 });
 
@@ -420,16 +453,38 @@ group('POST /tasks response shape', async () => {
   check('poll response has exactly the keys tasks and return_time', sameKeys(j, ['tasks', 'return_time']), obs(r));
   check('poll response tasks is an array', Array.isArray(j.tasks), obs(r));
   const tk = Array.isArray(j.tasks) ? j.tasks : [];
-  check('poll hands out the waiting matching task (posted on the other replica)', tk.length === 1 && lc(tk[0]?.task_id) === lc(t.task_id), obs(r));
-  check('each handed-out task has exactly task_id, task_type, task_version, task_data',
-    tk.length > 0 && tk.every((x) => sameKeys(x, ['task_id', 'task_type', 'task_version', 'task_data'])), obs(r));
-  check('handed-out task carries the posted task_type, task_version and task_data',
-    tk.length === 1 && tk[0].task_type === t.task_type && tk[0].task_version === 3 && deepEqual(tk[0].task_data, data), obs(r));
-  check('return_time is ISO 8601 with a time-zone offset (Z, ±hh:mm or ±hhmm)', TZ_RE.test(j.return_time ?? '') && !Number.isNaN(parseTs(j.return_time)), obs(r));
-  check('return_time is in the future', parseTs(j.return_time) > sent, () => `${obs(r)} (local clock at request ${new Date(sent).toISOString()})`);
+  check(
+    'poll hands out the waiting matching task (posted on the other replica)',
+    tk.length === 1 && lc(tk[0]?.task_id) === lc(t.task_id),
+    obs(r),
+  );
+  check(
+    'each handed-out task has exactly task_id, task_type, task_version, task_data',
+    tk.length > 0 && tk.every((x) => sameKeys(x, ['task_id', 'task_type', 'task_version', 'task_data'])),
+    obs(r),
+  );
+  check(
+    'handed-out task carries the posted task_type, task_version and task_data',
+    tk.length === 1 && tk[0].task_type === t.task_type && tk[0].task_version === 3 && deepEqual(tk[0].task_data, data),
+    obs(r),
+  );
+  check(
+    'return_time is ISO 8601 with a time-zone offset (Z, ±hh:mm or ±hhmm)',
+    TZ_RE.test(j.return_time ?? '') && !Number.isNaN(parseTs(j.return_time)),
+    obs(r),
+  );
+  check(
+    'return_time is in the future',
+    parseTs(j.return_time) > sent,
+    () => `${obs(r)} (local clock at request ${new Date(sent).toISOString()})`,
+  );
 
   const g = await getTask(A, t.task_id);
-  check('a claimed (but unfinished) task still carries none of the four finished keys', g.status === 200 && finishedKeysPresent(g.json).length === 0, obs(g));
+  check(
+    'a claimed (but unfinished) task still carries none of the four finished keys',
+    g.status === 200 && finishedKeysPresent(g.json).length === 0,
+    obs(g),
+  );
 
   const r2 = await poll(A, uuid(), caps([t.task_type, 3]), 5);
   check('a second agent does not get the already handed-out task', tasksOf(r2)?.length === 0, obs(r2));
@@ -438,7 +493,11 @@ group('POST /tasks response shape', async () => {
 
   // empty result shape
   const r4 = await poll(A, uuid(), caps(newType()), 5);
-  check('poll with nothing to do → 200 {tasks: [], return_time}', r4.status === 200 && sameKeys(r4.json, ['tasks', 'return_time']) && tasksOf(r4)?.length === 0, obs(r4));
+  check(
+    'poll with nothing to do → 200 {tasks: [], return_time}',
+    r4.status === 200 && sameKeys(r4.json, ['tasks', 'return_time']) && tasksOf(r4)?.length === 0,
+    obs(r4),
+  );
 });
 
 // ---- §2.1 capability matching
@@ -462,7 +521,11 @@ group('POST /tasks capability matching', async () => {
   const tz = await createTask(B, { task_type: Z });
   const r4 = await poll(A, uuid(), caps(X, Y), 10);
   const got = new Set(ids(r4) || []);
-  check('agent with capabilities {X, Y} gets exactly the X and Y tasks, not Z', got.size === 2 && got.has(lc(tx.task_id)) && got.has(lc(ty.task_id)) && !got.has(lc(tz.task_id)), obs(r4));
+  check(
+    'agent with capabilities {X, Y} gets exactly the X and Y tasks, not Z',
+    got.size === 2 && got.has(lc(tx.task_id)) && got.has(lc(ty.task_id)) && !got.has(lc(tz.task_id)),
+    obs(r4),
+  );
   const r5 = await poll(B, uuid(), caps(Z), 10);
   check('…and the Z task is still waiting for a Z agent', ids(r5)?.length === 1 && ids(r5)[0] === lc(tz.task_id), obs(r5));
 });
@@ -493,10 +556,16 @@ group('POST /tasks oldest first', async () => {
     if (got.length === 0) break;
     seq.push(got[0]);
   }
-  check('oldest first across capabilities: A (type X) posted before B (type Y) → agent with {Y, X}, max_tasks 1 gets A first',
-    seq[0] === order[0], () => `expected ${order[0]} first; got sequence ${seq.join(', ')}; last poll ${obsList.at(-1)}`);
-  check('successive max_tasks 1 polls hand out all six tasks in posting order, then nothing',
-    deepEqual(seq, order), () => `expected ${order.join(', ')}; got ${seq.join(', ')}; last poll ${obsList.at(-1)}`);
+  check(
+    'oldest first across capabilities: A (type X) posted before B (type Y) → agent with {Y, X}, max_tasks 1 gets A first',
+    seq[0] === order[0],
+    () => `expected ${order[0]} first; got sequence ${seq.join(', ')}; last poll ${obsList.at(-1)}`,
+  );
+  check(
+    'successive max_tasks 1 polls hand out all six tasks in posting order, then nothing',
+    deepEqual(seq, order),
+    () => `expected ${order.join(', ')}; got ${seq.join(', ')}; last poll ${obsList.at(-1)}`,
+  );
 
   // a multi-task poll takes the oldest ones
   const P = newType();
@@ -508,8 +577,11 @@ group('POST /tasks oldest first', async () => {
   const c = await createTask(A, { task_type: P });
   const r = await poll(B, uuid(), caps(Q, P), 2);
   const got = new Set(ids(r) || []);
-  check('max_tasks 2 over {P, Q} with tasks P1, Q1, P2 (in that order) gets P1 and Q1',
-    got.size === 2 && got.has(lc(a.task_id)) && got.has(lc(b.task_id)) && !got.has(lc(c.task_id)), obs(r));
+  check(
+    'max_tasks 2 over {P, Q} with tasks P1, Q1, P2 (in that order) gets P1 and Q1',
+    got.size === 2 && got.has(lc(a.task_id)) && got.has(lc(b.task_id)) && !got.has(lc(c.task_id)),
+    obs(r),
+  );
 });
 
 // ---- §2.1 max_tasks
@@ -588,14 +660,21 @@ group('POST /tasks validation', async () => {
     expect400(`POST /tasks ${label} → 400`, r);
   }
   const r = await poll(B, uuid(), caps(T), 5);
-  check(`after ${cases.length} rejected polls the matching task is still unclaimed`, ids(r)?.length === 1 && ids(r)[0] === lc(t.task_id), obs(r));
+  check(
+    `after ${cases.length} rejected polls the matching task is still unclaimed`,
+    ids(r)?.length === 1 && ids(r)[0] === lc(t.task_id),
+    obs(r),
+  );
 
   // valid variants (nothing waits for these fresh types)
   const V = newType();
   const valids = [
     ['without agent_location (Python agent)', {}],
     ['with agent_location {country, region}', { agent_location: { country: 'FI', region: '18' } }],
-    ['with agent_location incl. latitude/longitude and a 4-char region', { agent_location: { country: 'US', region: 'CA-1', latitude: -33.5, longitude: 151 } }],
+    [
+      'with agent_location incl. latitude/longitude and a 4-char region',
+      { agent_location: { country: 'US', region: 'CA-1', latitude: -33.5, longitude: 151 } },
+    ],
     ['with agent_time "2026-11-25T14:00:00.123456+0300" (Java agent)', { agent_time: '2026-11-25T14:00:00.123456+0300' }],
     ['with agent_time "2026-11-25T14:00:00+03:00"', { agent_time: '2026-11-25T14:00:00+03:00' }],
     ['with agent_time "2026-11-25T14:00:00.000Z"', { agent_time: '2026-11-25T14:00:00.000Z' }],
@@ -607,17 +686,31 @@ group('POST /tasks validation', async () => {
   for (const [label, extra] of valids) {
     const b = pollBody(uuid(), caps(V), 1, extra);
     const r2 = await req(A, 'POST', '/tasks', b);
-    check(`POST /tasks ${label} → 200`, r2.status === 200 && Array.isArray(r2.json?.tasks) && typeof r2.json?.return_time === 'string', obs(r2));
+    check(
+      `POST /tasks ${label} → 200`,
+      r2.status === 200 && Array.isArray(r2.json?.tasks) && typeof r2.json?.return_time === 'string',
+      obs(r2),
+    );
   }
 
   // trailing slash, Java-style body, and it actually hands out a task
   const J = newType();
   const tj = await createTask(A, { task_type: J });
-  const rj = await req(B, 'POST', '/tasks/', pollBody(uuid(), caps(J), 1, {
-    agent_time: '2026-11-25T14:00:00.123456+0300',
-    agent_location: { country: 'FI', region: '18', latitude: 60.1, longitude: 24.9 },
-  }), { headers: { 'content-type': 'application/json; charset=UTF-8' } });
-  check('POST /tasks/ (trailing slash, Java agent style) → 200 and hands out the task', ids(rj)?.length === 1 && ids(rj)[0] === lc(tj.task_id), obs(rj));
+  const rj = await req(
+    B,
+    'POST',
+    '/tasks/',
+    pollBody(uuid(), caps(J), 1, {
+      agent_time: '2026-11-25T14:00:00.123456+0300',
+      agent_location: { country: 'FI', region: '18', latitude: 60.1, longitude: 24.9 },
+    }),
+    { headers: { 'content-type': 'application/json; charset=UTF-8' } },
+  );
+  check(
+    'POST /tasks/ (trailing slash, Java agent style) → 200 and hands out the task',
+    ids(rj)?.length === 1 && ids(rj)[0] === lc(tj.task_id),
+    obs(rj),
+  );
 
   // agent re-polls with different capabilities: replaced, not merged
   const K1 = newType();
@@ -677,14 +770,31 @@ group('POST /tasks/response', async () => {
   }
   const g = await getTask(B, t.task_id);
   const j = g.json || {};
-  check('completed task has task_completed and task_result, and neither task_failed nor task_error',
-    Object.hasOwn(j, 'task_completed') && Object.hasOwn(j, 'task_result') && !Object.hasOwn(j, 'task_failed') && !Object.hasOwn(j, 'task_error'), obs(g));
+  check(
+    'completed task has task_completed and task_result, and neither task_failed nor task_error',
+    Object.hasOwn(j, 'task_completed') &&
+      Object.hasOwn(j, 'task_result') &&
+      !Object.hasOwn(j, 'task_failed') &&
+      !Object.hasOwn(j, 'task_error'),
+    obs(g),
+  );
   const tc = parseTs(j.task_completed);
-  check('task_completed is a timestamp parseable by Date and close to now', !Number.isNaN(tc) && Math.abs(tc - Date.now()) < 5 * 60_000, obs(g));
+  check(
+    'task_completed is a timestamp parseable by Date and close to now',
+    !Number.isNaN(tc) && Math.abs(tc - Date.now()) < 5 * 60_000,
+    obs(g),
+  );
   check('task_completed is ISO 8601 UTC (…Z or …+00:00)', ISO_UTC_RE.test(j.task_completed ?? ''), obs(g));
   check('task_result equals exactly what the agent sent', deepEqual(j.task_result, result), obs(g));
-  check('completed task keeps its task_id, test_id, task_type, task_version, task_data',
-    lc(j.task_id) === lc(t.task_id) && lc(j.test_id) === lc(t.test_id) && j.task_type === t.task_type && j.task_version === t.task_version && deepEqual(j.task_data, t.task_data), obs(g));
+  check(
+    'completed task keeps its task_id, test_id, task_type, task_version, task_data',
+    lc(j.task_id) === lc(t.task_id) &&
+      lc(j.test_id) === lc(t.test_id) &&
+      j.task_type === t.task_type &&
+      j.task_version === t.task_version &&
+      deepEqual(j.task_data, t.task_data),
+    obs(g),
+  );
 
   const r3 = await respond(B, t.task_id, { task_data: result });
   expectEmpty200('the same result again (after it is visible) → 200, a safe retry', r3);
@@ -692,7 +802,11 @@ group('POST /tasks/response', async () => {
   expect400('task_error for a task that already has a result → 400', r4);
   await sleep(300);
   const g2 = await getTask(A, t.task_id);
-  check('GET still shows the first result after the refused duplicates', g2.status === 200 && deepEqual(g2.json?.task_result, result) && !Object.hasOwn(g2.json, 'task_error'), obs(g2));
+  check(
+    'GET still shows the first result after the refused duplicates',
+    g2.status === 200 && deepEqual(g2.json?.task_result, result) && !Object.hasOwn(g2.json, 'task_error'),
+    obs(g2),
+  );
   const r5 = await poll(A, uuid(), caps([t.task_type, t.task_version]), 5);
   check('a task with a result is never handed out again', tasksOf(r5)?.length === 0, obs(r5));
 
@@ -710,7 +824,11 @@ group('POST /tasks/response', async () => {
   expect400('error for a task that was never claimed → 400', r9);
   await sleep(300);
   const g3 = await getTask(A, tn.task_id);
-  check('never-claimed task is still unfinished after the refused results', g3.status === 200 && finishedKeysPresent(g3.json).length === 0, obs(g3));
+  check(
+    'never-claimed task is still unfinished after the refused results',
+    g3.status === 200 && finishedKeysPresent(g3.json).length === 0,
+    obs(g3),
+  );
   const r10 = await poll(B, uuid(), caps(tn.task_type), 1);
   check('…and it is still handed out to an agent', ids(r10)?.length === 1 && ids(r10)[0] === lc(tn.task_id), obs(r10));
 
@@ -719,11 +837,21 @@ group('POST /tasks/response', async () => {
   const r11 = await respond(A, ts.task_id, { task_data: {} }, '/tasks/response/');
   expectEmpty200('POST /tasks/response/ (trailing slash) with task_data {} → 200', r11);
   const w3 = await waitFinished(B, ts.task_id, SETTLE_MS);
-  check('empty-object result shows as task_result {} with task_completed', w3.done && deepEqual(w3.r.json?.task_result, {}) && Object.hasOwn(w3.r.json, 'task_completed'), obs(w3.r));
+  check(
+    'empty-object result shows as task_result {} with task_completed',
+    w3.done && deepEqual(w3.r.json?.task_result, {}) && Object.hasOwn(w3.r.json, 'task_completed'),
+    obs(w3.r),
+  );
 
   // content-type with charset
   const { t: tc2 } = await createClaimed();
-  const r12 = await req(B, 'POST', '/tasks/response', { protocol: 1, task_id: tc2.task_id, task_data: { ok: 1 } }, { headers: { 'content-type': 'application/json; charset=utf-8' } });
+  const r12 = await req(
+    B,
+    'POST',
+    '/tasks/response',
+    { protocol: 1, task_id: tc2.task_id, task_data: { ok: 1 } },
+    { headers: { 'content-type': 'application/json; charset=utf-8' } },
+  );
   expectEmpty200('POST /tasks/response with Content-Type "application/json; charset=utf-8" → 200', r12);
 });
 
@@ -740,11 +868,21 @@ group('POST /tasks/response with task_error', async () => {
   if (!w.done) await waitFinished(B, t.task_id, SETTLE_MS);
   const g = await getTask(A, t.task_id);
   const j = g.json || {};
-  check('failed task has task_failed and task_error, and neither task_completed nor task_result',
-    Object.hasOwn(j, 'task_failed') && Object.hasOwn(j, 'task_error') && !Object.hasOwn(j, 'task_completed') && !Object.hasOwn(j, 'task_result'), obs(g));
+  check(
+    'failed task has task_failed and task_error, and neither task_completed nor task_result',
+    Object.hasOwn(j, 'task_failed') &&
+      Object.hasOwn(j, 'task_error') &&
+      !Object.hasOwn(j, 'task_completed') &&
+      !Object.hasOwn(j, 'task_result'),
+    obs(g),
+  );
   check('task_error equals what the agent sent', j.task_error === msg, obs(g));
   const tf = parseTs(j.task_failed);
-  check('task_failed is a timestamp parseable by Date and close to now', !Number.isNaN(tf) && Math.abs(tf - Date.now()) < 5 * 60_000, obs(g));
+  check(
+    'task_failed is a timestamp parseable by Date and close to now',
+    !Number.isNaN(tf) && Math.abs(tf - Date.now()) < 5 * 60_000,
+    obs(g),
+  );
   check('task_failed is ISO 8601 UTC (…Z or …+00:00)', ISO_UTC_RE.test(j.task_failed ?? ''), obs(g));
 
   const r2 = await respond(A, t.task_id, { task_data: { late: true } });
@@ -763,28 +901,47 @@ group('POST /tasks/response with task_error', async () => {
 // ---- §2.5 status
 group('GET /status', async () => {
   const s = await req(A, 'GET', '/status');
-  check('GET /status → 200 with integer agents and tasks_waiting (≥ 0)',
-    s.status === 200 && Number.isInteger(s.json?.agents) && Number.isInteger(s.json?.tasks_waiting) && s.json.agents >= 0 && s.json.tasks_waiting >= 0, obs(s));
+  check(
+    'GET /status → 200 with integer agents and tasks_waiting (≥ 0)',
+    s.status === 200 &&
+      Number.isInteger(s.json?.agents) &&
+      Number.isInteger(s.json?.tasks_waiting) &&
+      s.json.agents >= 0 &&
+      s.json.tasks_waiting >= 0,
+    obs(s),
+  );
   const s2 = await req(B, 'GET', '/status/');
-  check('GET /status/ (trailing slash, other replica) → 200 with the same keys',
-    s2.status === 200 && Number.isInteger(s2.json?.agents) && Number.isInteger(s2.json?.tasks_waiting), obs(s2));
+  check(
+    'GET /status/ (trailing slash, other replica) → 200 with the same keys',
+    s2.status === 200 && Number.isInteger(s2.json?.agents) && Number.isInteger(s2.json?.tasks_waiting),
+    obs(s2),
+  );
 
   const w0 = await req(A, 'GET', '/status');
   const t = await createTask(A);
   const w1 = await req(B, 'GET', '/status');
-  check('tasks_waiting increases after posting a task of a brand-new type',
-    w1.status === 200 && w1.json?.tasks_waiting > w0.json?.tasks_waiting, `before ${obs(w0)}; after ${obs(w1)}`);
+  check(
+    'tasks_waiting increases after posting a task of a brand-new type',
+    w1.status === 200 && w1.json?.tasks_waiting > w0.json?.tasks_waiting,
+    `before ${obs(w0)}; after ${obs(w1)}`,
+  );
   await claimTask(A, t);
   const w2 = await req(A, 'GET', '/status');
-  check('tasks_waiting decreases after that task is claimed',
-    w2.status === 200 && w2.json?.tasks_waiting < w1.json?.tasks_waiting, `before claim ${obs(w1)}; after ${obs(w2)}`);
+  check(
+    'tasks_waiting decreases after that task is claimed',
+    w2.status === 200 && w2.json?.tasks_waiting < w1.json?.tasks_waiting,
+    `before claim ${obs(w1)}; after ${obs(w2)}`,
+  );
 
   const a0 = await req(B, 'GET', '/status');
   const rp = await poll(A, uuid(), caps(newType()), 0);
   must(rp.status === 200, 'poll with a fresh agent', rp);
   const a1 = await req(B, 'GET', '/status');
-  check('agents increases after a brand-new agent polls (max_tasks 0)',
-    a1.status === 200 && a1.json?.agents > a0.json?.agents, `before ${obs(a0)}; after ${obs(a1)}`);
+  check(
+    'agents increases after a brand-new agent polls (max_tasks 0)',
+    a1.status === 200 && a1.json?.agents > a0.json?.agents,
+    `before ${obs(a0)}; after ${obs(a1)}`,
+  );
 });
 
 // ---- §2.6 errors and bad bodies
@@ -797,7 +954,10 @@ group('errors (§2.6)', async () => {
   for (const [path] of routes) {
     expect400(`POST ${path} with a body that is not JSON → 400`, await req(A, 'POST', path, undefined, { raw: '{not json' }));
     expect400(`POST ${path} with truncated JSON → 400`, await req(B, 'POST', path, undefined, { raw: '{"protocol": 1, "task_id":' }));
-    expect400(`POST ${path} with no body (Content-Type application/json) → 400`, await req(A, 'POST', path, undefined, { noBody: true, headers: { 'content-type': 'application/json' } }));
+    expect400(
+      `POST ${path} with no body (Content-Type application/json) → 400`,
+      await req(A, 'POST', path, undefined, { noBody: true, headers: { 'content-type': 'application/json' } }),
+    );
     expect400(`POST ${path} with no body and no Content-Type → 400`, await req(B, 'POST', path, undefined, { noBody: true }));
     for (const raw of ['[]', '"str"', 'null', '42', '{}', 'true']) {
       expect400(`POST ${path} with body ${raw} → 400`, await req(A, 'POST', path, undefined, { raw }));
@@ -820,12 +980,22 @@ group('errors (§2.6)', async () => {
     if (r.status >= 400 && r.status < 500) check('…its body is JSON with error and message', isErrShape(r), obs(r));
   }
   {
-    const r = await req(B, 'POST', '/tasks/response', undefined, { raw: JSON.stringify({ protocol: 1, task_id: uuid(), task_data: { junk: big }, extra: 1 }) });
-    check(`POST /tasks/response with a 5 MB body → 4xx, not 5xx (got ${r.status || 'no response'})`, r.status >= 400 && r.status < 500, obs(r));
+    const r = await req(B, 'POST', '/tasks/response', undefined, {
+      raw: JSON.stringify({ protocol: 1, task_id: uuid(), task_data: { junk: big }, extra: 1 }),
+    });
+    check(
+      `POST /tasks/response with a 5 MB body → 4xx, not 5xx (got ${r.status || 'no response'})`,
+      r.status >= 400 && r.status < 500,
+      obs(r),
+    );
   }
   {
     const r = await req(A, 'POST', '/tasks', undefined, { raw: '[' + '1,'.repeat(2 * 1024 * 1024) + '1]' });
-    check(`POST /tasks with a 4 MB JSON array → 4xx, not 5xx (got ${r.status || 'no response'})`, r.status >= 400 && r.status < 500, obs(r));
+    check(
+      `POST /tasks with a 4 MB JSON array → 4xx, not 5xx (got ${r.status || 'no response'})`,
+      r.status >= 400 && r.status < 500,
+      obs(r),
+    );
   }
 
   // unknown routes and methods
@@ -868,14 +1038,21 @@ group('odd input never 5xx (§4.6)', async () => {
   expectNot5xx('POST /tasks with max_tasks 2^53 → not 5xx', r3);
 
   // results that Postgres may not store: 200 must not be lost, otherwise 4xx
-  for (const [label, data] of [['\\u0000 in a string', { s: 'a\u0000b' }], ['a lone surrogate', { s: '\ud800' }]]) {
+  for (const [label, data] of [
+    ['\\u0000 in a string', { s: 'a\u0000b' }],
+    ['a lone surrogate', { s: '\ud800' }],
+  ]) {
     const { t } = await createClaimed();
     const r = await respond(B, t.task_id, { task_data: data });
     if (r.status === 200) {
       const w = await waitFinished(A, t.task_id, SETTLE_MS);
       check(`result with ${label} accepted (200) → must become visible on GET`, w.done, obs(w.r));
     } else {
-      check(`result with ${label} → not 5xx (got ${r.status || 'no response'})`, r.status >= 400 && r.status < 500 && isErrShape(r), obs(r));
+      check(
+        `result with ${label} → not 5xx (got ${r.status || 'no response'})`,
+        r.status >= 400 && r.status < 500 && isErrShape(r),
+        obs(r),
+      );
     }
   }
 });
@@ -891,7 +1068,11 @@ group('concurrency: claims', async () => {
     const n2 = ids(r2);
     if (!n1 || !n2 || n1.length + n2.length !== 1) bad.push(`round ${i}: replica1 ${obs(r1)} | replica2 ${obs(r2)}`);
   }
-  check(`two agents polling both replicas at once for one task: exactly one gets it (${rounds} rounds)`, bad.length === 0, bad.join(' ;; '));
+  check(
+    `two agents polling both replicas at once for one task: exactly one gets it (${rounds} rounds)`,
+    bad.length === 0,
+    bad.join(' ;; '),
+  );
 
   // 100 tasks, 20 agents
   const T = newType();
@@ -902,7 +1083,11 @@ group('concurrency: claims', async () => {
     const rs = await Promise.all(ts.map((t, i) => postTask(i % 2 ? A : B, t)));
     rs.forEach((r, i) => (r.status === 200 ? posted.push(lc(ts[i].task_id)) : postFails.push(obs(r))));
   }
-  check('100 tasks of one type posted concurrently (both replicas) → all 200', postFails.length === 0 && posted.length === 100, postFails.slice(0, 3).join(' ;; '));
+  check(
+    '100 tasks of one type posted concurrently (both replicas) → all 200',
+    postFails.length === 0 && posted.length === 100,
+    postFails.slice(0, 3).join(' ;; '),
+  );
 
   const delivered = [];
   const pollErrors = [];
@@ -932,11 +1117,25 @@ group('concurrency: claims', async () => {
   const dups = [...counts].filter(([, c]) => c > 1);
   const foreign = [...counts.keys()].filter((id) => !posted.includes(id));
   const missing = posted.filter((id) => !counts.has(id));
-  check('20 agents polling concurrently (max_tasks 3, alternating replicas): all polls 200', pollErrors.length === 0, `${pollErrors.length} failed polls, e.g. ${pollErrors.slice(0, 2).join(' ;; ')}`);
+  check(
+    '20 agents polling concurrently (max_tasks 3, alternating replicas): all polls 200',
+    pollErrors.length === 0,
+    `${pollErrors.length} failed polls, e.g. ${pollErrors.slice(0, 2).join(' ;; ')}`,
+  );
   check('…no poll returned more than max_tasks (3) tasks', overLimit.length === 0, overLimit.slice(0, 2).join(' ;; '));
-  check('…no task delivered twice', dups.length === 0, `${dups.length} duplicated, e.g. ${dups.slice(0, 3).map(([id, c]) => `${id}×${c}`).join(', ')}`);
-  check('…every task delivered (none missing, none foreign)', missing.length === 0 && foreign.length === 0,
-    `${delivered.length} deliveries, ${missing.length} missing, ${foreign.length} foreign; afterwards a sweep poll found ${leftovers.length} still waiting (${obs(sweep)})`);
+  check(
+    '…no task delivered twice',
+    dups.length === 0,
+    `${dups.length} duplicated, e.g. ${dups
+      .slice(0, 3)
+      .map(([id, c]) => `${id}×${c}`)
+      .join(', ')}`,
+  );
+  check(
+    '…every task delivered (none missing, none foreign)',
+    missing.length === 0 && foreign.length === 0,
+    `${delivered.length} deliveries, ${missing.length} missing, ${foreign.length} foreign; afterwards a sweep poll found ${leftovers.length} still waiting (${obs(sweep)})`,
+  );
   check('…nothing of that type is left waiting afterwards', sweep.status === 200 && leftovers.length === 0, obs(sweep));
 });
 
@@ -947,31 +1146,50 @@ group('concurrency: first result wins', async () => {
     const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => respond(i % 2 ? A : B, t.task_id, { task_data: { attempt: i } })));
     const oks = rs.map((r, i) => [r, i]).filter(([r]) => r.status === 200);
     const fours = rs.filter((r) => r.status === 400 && isErrShape(r));
-    check('10 different results sent concurrently through both replicas: exactly one 200 and nine 400',
-      oks.length === 1 && fours.length === 9, rs.map((r) => r.status).join(','));
+    check(
+      '10 different results sent concurrently through both replicas: exactly one 200 and nine 400',
+      oks.length === 1 && fours.length === 9,
+      rs.map((r) => r.status).join(','),
+    );
     if (oks.length === 1) {
       const winner = oks[0][1];
       const w = await waitFinished(A, t.task_id, SETTLE_MS);
       const g2 = await getTask(B, t.task_id);
-      check('…GET (both replicas) shows the result that got the 200',
+      check(
+        '…GET (both replicas) shows the result that got the 200',
         w.done && deepEqual(w.r.json?.task_result, { attempt: winner }) && deepEqual(g2.json?.task_result, { attempt: winner }),
-        `winner attempt ${winner}; replica1 ${obs(w.r)}; replica2 ${obs(g2)}`);
+        `winner attempt ${winner}; replica1 ${obs(w.r)}; replica2 ${obs(g2)}`,
+      );
     }
   }
   {
     const { t } = await createClaimed();
-    const rs = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-      respond(i % 2 ? A : B, t.task_id, i % 2 ? { task_error: `error ${i}` } : { task_data: { attempt: i } })));
+    const rs = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        respond(i % 2 ? A : B, t.task_id, i % 2 ? { task_error: `error ${i}` } : { task_data: { attempt: i } }),
+      ),
+    );
     const oks = rs.map((r, i) => [r, i]).filter(([r]) => r.status === 200);
     const fours = rs.filter((r) => r.status === 400 && isErrShape(r));
-    check('5 results + 5 errors sent concurrently: exactly one 200 and nine 400', oks.length === 1 && fours.length === 9, rs.map((r) => r.status).join(','));
+    check(
+      '5 results + 5 errors sent concurrently: exactly one 200 and nine 400',
+      oks.length === 1 && fours.length === 9,
+      rs.map((r) => r.status).join(','),
+    );
     if (oks.length === 1) {
       const i = oks[0][1];
       const w = await waitFinished(B, t.task_id, SETTLE_MS);
       const j = w.r.json || {};
-      const good = i % 2
-        ? j.task_error === `error ${i}` && Object.hasOwn(j, 'task_failed') && !Object.hasOwn(j, 'task_result') && !Object.hasOwn(j, 'task_completed')
-        : deepEqual(j.task_result, { attempt: i }) && Object.hasOwn(j, 'task_completed') && !Object.hasOwn(j, 'task_error') && !Object.hasOwn(j, 'task_failed');
+      const good =
+        i % 2
+          ? j.task_error === `error ${i}` &&
+            Object.hasOwn(j, 'task_failed') &&
+            !Object.hasOwn(j, 'task_result') &&
+            !Object.hasOwn(j, 'task_completed')
+          : deepEqual(j.task_result, { attempt: i }) &&
+            Object.hasOwn(j, 'task_completed') &&
+            !Object.hasOwn(j, 'task_error') &&
+            !Object.hasOwn(j, 'task_failed');
       check('…GET shows exactly the winner (result or error) and nothing of the losers', w.done && good, `winner ${i}; ${obs(w.r)}`);
     }
   }

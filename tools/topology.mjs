@@ -30,7 +30,10 @@ const say = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const NODE_ARGS = (process.env.AFM_NODE_ARGS ?? '--max-semi-space-size=4 --max-old-space-size=96').split(' ').filter(Boolean);
 
 function run(name, args) {
-  const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env: { ...process.env, AUTO_CREATE: 'false' }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], {
+    env: { ...process.env, AUTO_CREATE: 'false' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   child.on('exit', (code, signal) => say({ event: 'exit', name, pid: child.pid, code, signal }));
   return child;
 }

@@ -71,13 +71,18 @@ async function withSystem(run) {
 const report = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, scenarios: {} };
 const burstOptions = { tasks: Number(values.tasks), agents: Number(values.agents) };
 
-if (['burst', 'steady', 'long-poll', 'fleet', 'types'].some((name) => wanted.has(name))) await withSystem(async (system) => {
-  if (wanted.has('burst')) report.scenarios.burst = await repeat('burst', system, (s) => scenarios.burst(s, burstOptions));
-  if (wanted.has('steady')) report.scenarios.steady = await repeat('steady', system, (s) => scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) }));
-  if (wanted.has('long-poll')) report.scenarios['long-poll'] = await repeat('long-poll', system, (s) => scenarios.longPoll(s, { agents: Number(values.agents) }));
-  if (wanted.has('fleet')) report.scenarios.fleet = await timed(system, (s) => scenarios.fleet(s, { agents: Number(values.fleet) }));
-  if (wanted.has('types')) report.scenarios.types = await timed(system, (s) => scenarios.types(s, { count: Number(values.types) }));
-});
+if (['burst', 'steady', 'long-poll', 'fleet', 'types'].some((name) => wanted.has(name)))
+  await withSystem(async (system) => {
+    if (wanted.has('burst')) report.scenarios.burst = await repeat('burst', system, (s) => scenarios.burst(s, burstOptions));
+    if (wanted.has('steady'))
+      report.scenarios.steady = await repeat('steady', system, (s) =>
+        scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) }),
+      );
+    if (wanted.has('long-poll'))
+      report.scenarios['long-poll'] = await repeat('long-poll', system, (s) => scenarios.longPoll(s, { agents: Number(values.agents) }));
+    if (wanted.has('fleet')) report.scenarios.fleet = await timed(system, (s) => scenarios.fleet(s, { agents: Number(values.fleet) }));
+    if (wanted.has('types')) report.scenarios.types = await timed(system, (s) => scenarios.types(s, { count: Number(values.types) }));
+  });
 
 // Backlog and history are compared with the same system just before it was seeded: same processes,
 // same database, minutes apart, so the machine's own drift does not pass for a slowdown.
@@ -112,12 +117,27 @@ if (values.json) {
   for (const [name, result] of Object.entries(report.scenarios)) {
     const lines = [`\n## ${name}`];
     for (const [key, value] of Object.entries(result)) {
-      if (['routes', 'latency', 'server_side', 'cpu_percent', 'correctness', 'rss_mb', 'redis_connections', 'slowdown_vs_plain', 'before_seeding'].includes(key)) continue;
+      if (
+        [
+          'routes',
+          'latency',
+          'server_side',
+          'cpu_percent',
+          'correctness',
+          'rss_mb',
+          'redis_connections',
+          'slowdown_vs_plain',
+          'before_seeding',
+        ].includes(key)
+      )
+        continue;
       lines.push(`${key.padEnd(28)} ${value}`);
     }
     for (const group of ['latency', 'routes']) {
       if (!result[group]) continue;
-      lines.push(`${(group === 'routes' ? 'route (client side)' : 'latency').padEnd(36)} ${'n'.padStart(8)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`);
+      lines.push(
+        `${(group === 'routes' ? 'route (client side)' : 'latency').padEnd(36)} ${'n'.padStart(8)} ${'p50'.padStart(10)} ${'p99'.padStart(10)}`,
+      );
       for (const [route, stats] of Object.entries(result[group])) {
         lines.push(`${route.padEnd(36)} ${String(stats.n).padStart(8)} ${ms(stats.p50).padStart(10)} ${ms(stats.p99).padStart(10)}`);
       }
@@ -126,12 +146,18 @@ if (values.json) {
       lines.push(`${'route (server side, bucket bound)'.padEnd(36)} ${'n'.padStart(8)} ${'p50 ≤'.padStart(10)} ${'p99 ≤'.padStart(10)}`);
       for (const [route, stats] of Object.entries(result.server_side)) {
         if (route.includes('/metrics')) continue;
-        lines.push(`${route.padEnd(36)} ${String(stats.n).padStart(8)} ${ms(stats.p50_ms_at_most).padStart(10)} ${ms(stats.p99_ms_at_most).padStart(10)}`);
+        lines.push(
+          `${route.padEnd(36)} ${String(stats.n).padStart(8)} ${ms(stats.p50_ms_at_most).padStart(10)} ${ms(stats.p99_ms_at_most).padStart(10)}`,
+        );
       }
     }
     for (const group of ['before_seeding', 'slowdown_vs_plain', 'cpu_percent', 'rss_mb', 'redis_connections', 'correctness']) {
       if (!result[group]) continue;
-      lines.push(`${group}: ${Object.entries(result[group]).map(([key, value]) => `${key} ${value}`).join(', ')}`);
+      lines.push(
+        `${group}: ${Object.entries(result[group])
+          .map(([key, value]) => `${key} ${value}`)
+          .join(', ')}`,
+      );
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   }

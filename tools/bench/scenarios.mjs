@@ -10,8 +10,7 @@ const IDLE_POLL_MS = 25;
 /** Once its agent has answered, a task is read back this often until the result shows (the e2e figure is at most this late). */
 const READ_BACK_MS = 20;
 
-const routeStats = (latencies) =>
-  Object.fromEntries(latencies.routes().map((route) => [route, latencies.summary(route)]));
+const routeStats = (latencies) => Object.fromEntries(latencies.routes().map((route) => [route, latencies.summary(route)]));
 
 /** Waits until Postgres holds every result, each equal to what its agent sent (`{n}` of the task). */
 async function verifyResults(system, type, expected, timeoutMs = 60_000) {
@@ -26,7 +25,8 @@ async function verifyResults(system, type, expected, timeoutMs = 60_000) {
     );
     const { right, completed, total } = rows[0];
     if (Number(right) === expected && Number(total) === expected) return { stored: Number(total), right: Number(right) };
-    if (Date.now() > deadline) throw new Error(`results of ${type}: ${right} right, ${completed} completed, ${total} stored; expected ${expected}`);
+    if (Date.now() > deadline)
+      throw new Error(`results of ${type}: ${right} right, ${completed} completed, ${total} stored; expected ${expected}`);
     await sleep(100);
   }
 }
@@ -172,10 +172,12 @@ export async function steady(system, { rate = 500, seconds = 20, agents = 16, ma
   await Promise.all(readers);
   const cpuUse = cpu();
   loop.disable();
-  const replicaLag = await Promise.all(system.replicas.map(async (url) => {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    return Number(/^afm_nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000;
-  }));
+  const replicaLag = await Promise.all(
+    system.replicas.map(async (url) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^afm_nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000;
+    }),
+  );
   const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
   await http.close();
   return {
@@ -330,5 +332,13 @@ export async function longPoll(system, { rate = 100, seconds = 20, agents = 16, 
   const cpuUse = cpu();
   const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
   await http.close();
-  return { rate_per_s: rate, tasks: posted.length, agents, latency: routeStats(dispatch), routes: routeStats(latencies), cpu_percent: cpuUse, correctness };
+  return {
+    rate_per_s: rate,
+    tasks: posted.length,
+    agents,
+    latency: routeStats(dispatch),
+    routes: routeStats(latencies),
+    cpu_percent: cpuUse,
+    correctness,
+  };
 }

@@ -26,7 +26,21 @@ export async function seedBacklog(system, { count = 1_000_000, types = 50 } = {}
       const queue = taskQueueName(type, 1);
       const bull = bullKeys(system.prefix, queue);
       const data = JSON.stringify({ task_id: id, test_id: randomUUID(), task_type: type, task_version: 1, task_data: { n: offset + i } });
-      pipeline.hset(bull.jobPrefix + id, 'name', type, 'data', data, 'opts', '{}', 'timestamp', postedBase + offset + i, 'delay', 0, 'priority', 0);
+      pipeline.hset(
+        bull.jobPrefix + id,
+        'name',
+        type,
+        'data',
+        data,
+        'opts',
+        '{}',
+        'timestamp',
+        postedBase + offset + i,
+        'delay',
+        0,
+        'priority',
+        0,
+      );
       pipeline.lpush(bull.wait, id);
     });
     for (let t = 0; t < types; t++) pipeline.sadd(keys.queues, taskQueueName(`backlog-${t}`, 1));
@@ -54,7 +68,19 @@ export async function seedHistory(system, { count = 1_000_000, agents = 10_000 }
   const pipeline = system.redis.pipeline();
   for (const id of agentIds) {
     pipeline.zadd(keys.agentsSeen, lastSeen, id);
-    pipeline.hset(keys.agent(id), 'name', `gone-${id.slice(0, 8)}`, 'last_seen', lastSeen, 'first_seen', lastSeen - 86_400_000, 'capabilities', '{"history":{"version":1}}', 'location', '');
+    pipeline.hset(
+      keys.agent(id),
+      'name',
+      `gone-${id.slice(0, 8)}`,
+      'last_seen',
+      lastSeen,
+      'first_seen',
+      lastSeen - 86_400_000,
+      'capabilities',
+      '{"history":{"version":1}}',
+      'location',
+      '',
+    );
   }
   await pipeline.exec();
   for (let offset = 0; offset < count; offset += 100_000) {

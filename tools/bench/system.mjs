@@ -24,7 +24,14 @@ export async function startSystem({ port = 18_000 + 10 * Math.floor(Math.random(
   dbUrl.pathname = `/${database}`;
   // The simulated agents poll again the moment they have answered — ~40 times a second each at full
   // load, where real agents poll every AGENT_RETURN_TIME — so the per-agent poll limit is off.
-  const config = { DATABASE_URI: dbUrl.toString(), REDIS_URL: REDIS, QUEUE_PREFIX: `bench-${id}`, LOG_LEVEL: 'warn', POLL_RATE_LIMIT: '0', ...env };
+  const config = {
+    DATABASE_URI: dbUrl.toString(),
+    REDIS_URL: REDIS,
+    QUEUE_PREFIX: `bench-${id}`,
+    LOG_LEVEL: 'warn',
+    POLL_RATE_LIMIT: '0',
+    ...env,
+  };
 
   const child = spawn(process.execPath, [TOPOLOGY, '--port', String(port)], {
     env: { ...process.env, ...config },
@@ -77,7 +84,9 @@ function cpuTicks(pid) {
 
 export function rssMb(pid) {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
     return Math.round(Number(line.split(/\s+/)[1]) / 1024);
   } catch {
     return null;
@@ -143,7 +152,9 @@ export function serverTimings(system) {
     const buckets = new Map();
     for (const url of system.replicas) {
       const text = await (await fetch(`${url}/metrics`)).text();
-      for (const match of text.matchAll(/^afm_http_request_duration_seconds_bucket\{le="([^"]+)",method="(\w+)",route="([^"]+)",status_code="2\d\d"\} (\d+)/gm)) {
+      for (const match of text.matchAll(
+        /^afm_http_request_duration_seconds_bucket\{le="([^"]+)",method="(\w+)",route="([^"]+)",status_code="2\d\d"\} (\d+)/gm,
+      )) {
         const key = `${match[2]} ${match[3]}|${match[1]}`;
         buckets.set(key, (buckets.get(key) ?? 0) + Number(match[4]));
       }

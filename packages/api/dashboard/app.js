@@ -86,7 +86,14 @@ async function search(event) {
   event.preventDefault();
   const q = String(new FormData(event.target).get('q')).trim();
   if (!UUID.test(q)) return showError(new Error('enter a task id or a test id (a UUID)'));
-  const found = await api.task(q).then(() => 'task', () => api.testRun(q).then(() => 'test', () => null));
+  const found = await api.task(q).then(
+    () => 'task',
+    () =>
+      api.testRun(q).then(
+        () => 'test',
+        () => null,
+      ),
+  );
   if (found) location.hash = `#/${found}/${q}`;
   else showError(new Error(`no task and no test run with id ${q}`));
 }

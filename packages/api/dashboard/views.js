@@ -8,10 +8,12 @@ const agentLink = (id, label) => (id ? h('a', { href: `#/agent/${id}`, class: 'i
 const state = (value) => h('span', { class: `state ${value}` }, value === 'claimed' ? 'in progress' : value);
 
 /** Tasks that ended without a result: an agent's error, or AFM's (expiry, timeout, silence, drain, cancel). */
-const failures = (events) => ['failed', 'ttl_expired', 'timed_out', 'agent_silent', 'drained', 'cancelled'].reduce((sum, event) => sum + (events[event] ?? 0), 0);
+const failures = (events) =>
+  ['failed', 'ttl_expired', 'timed_out', 'agent_silent', 'drained', 'cancelled'].reduce((sum, event) => sum + (events[event] ?? 0), 0);
 
 export function summary(data) {
-  const card = (label, value, note) => h('div', { class: 'card' }, h('strong', { 'data-metric': label }, value), h('span', {}, label), note && h('small', {}, note));
+  const card = (label, value, note) =>
+    h('div', { class: 'card' }, h('strong', { 'data-metric': label }, value), h('span', {}, label), note && h('small', {}, note));
   return [
     card('agents active', data.agents.active, `${data.agents.known} known`),
     card('tasks waiting', data.tasks.waiting),
@@ -27,7 +29,14 @@ export function queues(list) {
     ['type', 'version', 'waiting', 'in progress', 'oldest waiting', 'paused', 'posted', 'completed', 'failed'],
     list.map((q) => [
       q.location
-        ? h('span', {}, `${q.task_type} @${q.location.country}${q.location.region ? `-${q.location.region}` : ''}`, q.active_agents === 0 && q.waiting > 0 && h('span', { class: 'state failed', title: 'no active agent in this location can run these tasks' }, ' no agent there'))
+        ? h(
+            'span',
+            {},
+            `${q.task_type} @${q.location.country}${q.location.region ? `-${q.location.region}` : ''}`,
+            q.active_agents === 0 &&
+              q.waiting > 0 &&
+              h('span', { class: 'state failed', title: 'no active agent in this location can run these tasks' }, ' no agent there'),
+          )
         : q.task_type,
       String(q.task_version),
       h('span', { class: 'bar', style: `--fill:${(100 * q.waiting) / busiest}%` }, String(q.waiting)),
@@ -81,7 +90,12 @@ export function agents(page, { onMore }) {
   ];
 }
 
-const fields = (rows) => h('dl', {}, rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value ?? '–')]));
+const fields = (rows) =>
+  h(
+    'dl',
+    {},
+    rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value ?? '–')]),
+  );
 
 export function taskDetail(task) {
   return [
@@ -106,7 +120,11 @@ export function testRun(run) {
   const s = run.summary;
   return [
     h('h2', {}, 'Test run ', h('code', {}, run.test_id)),
-    h('p', { class: 'counts' }, `${s.total} tasks: ${s.waiting} waiting, ${s.claimed} in progress, ${s.completed} completed, ${s.failed} failed`),
+    h(
+      'p',
+      { class: 'counts' },
+      `${s.total} tasks: ${s.waiting} waiting, ${s.claimed} in progress, ${s.completed} completed, ${s.failed} failed`,
+    ),
     fields([
       ['first posted', time(s.first_posted)],
       ['all finished', s.last_finished ? time(s.last_finished) : 'not yet'],
@@ -132,7 +150,12 @@ export function agentDetail(agent) {
     fields([
       ['name', agent.name],
       ['status', agent.active ? 'active' : 'inactive'],
-      ['location', agent.location ? `${agent.location.country} ${agent.location.region ?? ''} ${agent.location.latitude ?? ''} ${agent.location.longitude ?? ''}` : '–'],
+      [
+        'location',
+        agent.location
+          ? `${agent.location.country} ${agent.location.region ?? ''} ${agent.location.latitude ?? ''} ${agent.location.longitude ?? ''}`
+          : '–',
+      ],
       ['first seen', time(agent.first_seen)],
       ['last seen', `${time(agent.last_seen)} (${since(agent.last_seen)})`],
       ['capabilities', agent.capabilities.map((c) => `${c.task_type} v${c.task_version}`).join(', ') || '–'],

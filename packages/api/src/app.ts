@@ -37,7 +37,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   registerBodyParsing(
     app,
-    { bodyLimit: deps.config.BODY_LIMIT, depthLimit: deps.config.JSON_DEPTH_LIMIT, ...(deps.bodyReadMs ? { readMs: deps.bodyReadMs } : {}) },
+    {
+      bodyLimit: deps.config.BODY_LIMIT,
+      depthLimit: deps.config.JSON_DEPTH_LIMIT,
+      ...(deps.bodyReadMs ? { readMs: deps.bodyReadMs } : {}),
+    },
     new BodyBudget(deps.bodyBudget ?? defaultBodyBudget()),
   );
   // A client that asks before sending (Expect: 100-continue) a body announced as too large gets its

@@ -55,7 +55,8 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   const queueRedis = createRedis(config.REDIS_URL, 'client', `afm-api-queues-${process.pid}`);
   // A connection in subscriber mode serves nothing else: the long polls' wake-ups arrive on it.
   const subscriber = createRedis(config.REDIS_URL, 'worker', `afm-api-events-${process.pid}`);
-  for (const client of [redis, queueRedis, subscriber]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  for (const client of [redis, queueRedis, subscriber])
+    client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const db = createDb(config.DATABASE_URI, {
     onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
   });
@@ -63,7 +64,12 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   await Promise.all([connectRedis(redis), connectRedis(queueRedis), connectRedis(subscriber)]).catch((error: unknown) =>
     logger.error({ err: error }, 'redis is not reachable yet'),
   );
-  const dispatch = new Dispatch({ commands: redis, queues: queueRedis, prefix: config.QUEUE_PREFIX, agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD });
+  const dispatch = new Dispatch({
+    commands: redis,
+    queues: queueRedis,
+    prefix: config.QUEUE_PREFIX,
+    agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
+  });
   const notifications = new Notifications(dispatch, subscriber);
   // Subscribing waits for Redis (ioredis resubscribes after reconnects by itself).
   void notifications.start().catch((error: unknown) => logger.error({ err: error }, 'cannot subscribe to wake-ups'));

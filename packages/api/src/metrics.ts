@@ -45,18 +45,30 @@ export class ApiMetrics {
     registers: [this.registry],
   });
   private readonly queueLabels = ['task_type', 'task_version'] as const;
-  private readonly waiting = this.gauge('afm_tasks_waiting', 'Tasks waiting for an agent (plain queues and location queues together)', this.queueLabels);
+  private readonly waiting = this.gauge(
+    'afm_tasks_waiting',
+    'Tasks waiting for an agent (plain queues and location queues together)',
+    this.queueLabels,
+  );
   private readonly stranded = this.gauge(
     'afm_tasks_waiting_without_agent',
     'Tasks bound to a location (task_location) where no active agent can run them',
     ['task_type', 'task_version', 'location'],
   );
   private readonly inProgress = this.gauge('afm_tasks_in_progress', 'Tasks claimed by an agent, without a result yet', this.queueLabels);
-  private readonly oldest = this.gauge('afm_oldest_waiting_task_age_seconds', 'Age of the oldest waiting task (0 when none waits)', this.queueLabels);
+  private readonly oldest = this.gauge(
+    'afm_oldest_waiting_task_age_seconds',
+    'Age of the oldest waiting task (0 when none waits)',
+    this.queueLabels,
+  );
   private readonly paused = this.gauge('afm_queue_paused', '1 when the queue is paused', this.queueLabels);
   private readonly agentsActive = this.gauge('afm_agents_active', 'Agents seen within AGENT_ACTIVE_THRESHOLD', []);
   private readonly workers = this.gauge('afm_workers', `Worker processes that sent a heartbeat within ${WORKER_STALE_MS / 1000} s`, []);
-  private readonly agentsPerCapability = this.gauge('afm_agents_active_per_capability', 'Active agents able to run a task type and version', this.queueLabels);
+  private readonly agentsPerCapability = this.gauge(
+    'afm_agents_active_per_capability',
+    'Active agents able to run a task type and version',
+    this.queueLabels,
+  );
   private readonly events = Object.fromEntries(
     QUEUE_EVENTS.map((event) => [
       event,
@@ -69,9 +81,19 @@ export class ApiMetrics {
     ]),
   ) as Record<(typeof QUEUE_EVENTS)[number], Counter<'task_type' | 'task_version'>>;
 
-  private readonly jobFailures = this.gauge('afm_worker_job_failures', "Failed runs in a row of a worker's maintenance job (0: its last run succeeded)", ['job']);
-  private readonly jobStalled = this.gauge('afm_worker_job_stalled', '1 when a maintenance job has not run for several of its periods', ['job']);
-  private readonly jobLastSuccess = this.gauge('afm_worker_job_last_success_timestamp_seconds', 'When a maintenance job last succeeded (Unix time)', ['job']);
+  private readonly jobFailures = this.gauge(
+    'afm_worker_job_failures',
+    "Failed runs in a row of a worker's maintenance job (0: its last run succeeded)",
+    ['job'],
+  );
+  private readonly jobStalled = this.gauge('afm_worker_job_stalled', '1 when a maintenance job has not run for several of its periods', [
+    'job',
+  ]);
+  private readonly jobLastSuccess = this.gauge(
+    'afm_worker_job_last_success_timestamp_seconds',
+    'When a maintenance job last succeeded (Unix time)',
+    ['job'],
+  );
   private readonly jobRuns = new Counter({
     name: 'afm_worker_job_runs_total',
     help: 'Runs of the maintenance jobs by outcome, fleet-wide (the same from every replica)',

@@ -34,11 +34,21 @@ const json = (body: unknown) => ({ payload: JSON.stringify(body), headers: { 'co
 const postTask = (body: unknown, app = h.app) => app.inject({ method: 'POST', url: '/task', ...json(body) });
 const view = async (id: string) => (await h.app.inject({ method: 'GET', url: `/task/${id}` })).json();
 const newTask = (type: string, options: Record<string, unknown> = {}) => ({
-  task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: { n: 1 }, ...options,
+  task_id: randomUUID(),
+  test_id: randomUUID(),
+  task_type: type,
+  task_version: 1,
+  task_data: { n: 1 },
+  ...options,
 });
 const pollBody = (types: string[], extra: Record<string, unknown> = {}) => ({
-  protocol: 1, agent_id: randomUUID(), agent_name: 'ext', agent_time: 't',
-  agent_capabilities: Object.fromEntries(types.map((type) => [type, { version: 1 }])), max_tasks: 5, ...extra,
+  protocol: 1,
+  agent_id: randomUUID(),
+  agent_name: 'ext',
+  agent_time: 't',
+  agent_capabilities: Object.fromEntries(types.map((type) => [type, { version: 1 }])),
+  max_tasks: 5,
+  ...extra,
 });
 const poll = async (body: ReturnType<typeof pollBody>, { app = h.app, wait }: { app?: typeof h.app; wait?: number } = {}) => {
   const response = await app.inject({ method: 'POST', url: `/tasks${wait === undefined ? '' : `?wait=${wait}`}`, ...json(body) });
@@ -63,11 +73,21 @@ describe('new fields of POST /task', () => {
     const task = newTask(t, { task_ttl: 30, task_timeout: 10.5, task_retries: 2, task_location: { country: 'fi', region: '18' } });
     expect((await postTask(task)).statusCode).toBe(200);
     expect(await view(task.task_id)).toMatchObject({
-      task_ttl: 30, task_timeout: 10.5, task_retries: 2, task_location: { country: 'FI', region: '18' }, task_attempts: 0,
+      task_ttl: 30,
+      task_timeout: 10.5,
+      task_retries: 2,
+      task_location: { country: 'FI', region: '18' },
+      task_attempts: 0,
     });
     for (const [field, value] of [
-      ['task_ttl', 0], ['task_ttl', 'soon'], ['task_timeout', -1], ['task_retries', 1.5], ['task_retries', -1],
-      ['task_location', { country: 'FIN' }], ['task_location', { country: 'FI', city: 'Espoo' }], ['task_location', 'FI'],
+      ['task_ttl', 0],
+      ['task_ttl', 'soon'],
+      ['task_timeout', -1],
+      ['task_retries', 1.5],
+      ['task_retries', -1],
+      ['task_location', { country: 'FIN' }],
+      ['task_location', { country: 'FI', city: 'Espoo' }],
+      ['task_location', 'FI'],
     ] as const) {
       const response = await postTask(newTask(t, { [field]: value }));
       expect(response.statusCode, `${field}=${JSON.stringify(value)}`).toBe(400);
@@ -93,7 +113,10 @@ describe('task_ttl', () => {
     expect((await h.app.inject({ method: 'GET', url: '/status' })).json().tasks_waiting).toBeGreaterThanOrEqual(1);
     await deadlines(worker, Date.now() + 2_500);
     await persist();
-    expect(await view(taken.task_id)).toMatchObject({ task_failed: expect.any(String), task_error: 'expired: not claimed within task_ttl (2 s)' });
+    expect(await view(taken.task_id)).toMatchObject({
+      task_failed: expect.any(String),
+      task_error: 'expired: not claimed within task_ttl (2 s)',
+    });
     expect(await view(late.task_id)).not.toHaveProperty('task_failed');
     expect(await poll(pollBody([t]))).toEqual([]);
   });
@@ -109,7 +132,16 @@ describe('task_ttl', () => {
       // Claims and the expiry go to Redis on two connections at once; each round one side starts a
       // turn of the event loop ahead, so over the rounds both get to win.
       const claim = () =>
-        h.deps.dispatch.claimTasks({ agentId: randomUUID(), name: 'race', location: '', capabilities: '{}', agentTime: 't', maxTasks: 1, queues: [taskQueueName(t, 1)], now: Date.now() });
+        h.deps.dispatch.claimTasks({
+          agentId: randomUUID(),
+          name: 'race',
+          location: '',
+          capabilities: '{}',
+          agentTime: 't',
+          maxTasks: 1,
+          queues: [taskQueueName(t, 1)],
+          now: Date.now(),
+        });
       const turn = () => new Promise((resolve) => setImmediate(resolve));
       const claimsFirst = round % 2 === 0;
       const claims = claimsFirst ? Array.from({ length: 6 }, claim) : [];
@@ -217,7 +249,9 @@ describe('task_location', () => {
     await postTask(newTask(t, { task_location: { country: 'DK' } }));
     await poll(pollBody([t], { agent_location: { country: 'DK', region: '84' }, max_tasks: 0 }));
     await syncAgents(worker);
-    const queues = (await h.app.inject({ method: 'GET', url: '/api/queues' })).json().filter((q: { task_type: string }) => q.task_type === t);
+    const queues = (await h.app.inject({ method: 'GET', url: '/api/queues' }))
+      .json()
+      .filter((q: { task_type: string }) => q.task_type === t);
     expect(queues).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ location: { country: 'NO' }, active_agents: 0, waiting: 1 }),
@@ -264,13 +298,17 @@ describe('DELETE /task/:id', () => {
     expect((await h.app.inject({ method: 'DELETE', url: `/task/${randomUUID()}` })).statusCode).toBe(404);
   });
 
-  it('does not take an agent\'s task_error "cancelled" for a repeat: the cancel was AFM\'s, not the agent\'s', async () => {
+  it("does not take an agent's task_error \"cancelled\" for a repeat: the cancel was AFM's, not the agent's", async () => {
     const t = type();
     const task = newTask(t);
     await postTask(task);
     await poll(pollBody([t]));
     expect((await h.app.inject({ method: 'DELETE', url: `/task/${task.task_id}` })).statusCode).toBe(200);
-    const mimic = await h.app.inject({ method: 'POST', url: '/tasks/response', ...json({ protocol: 1, task_id: task.task_id, task_error: 'cancelled' }) });
+    const mimic = await h.app.inject({
+      method: 'POST',
+      url: '/tasks/response',
+      ...json({ protocol: 1, task_id: task.task_id, task_error: 'cancelled' }),
+    });
     expect(mimic.statusCode).toBe(400);
   });
 

@@ -15,7 +15,10 @@ let open: ApiHarness;
 let secured: { app: Awaited<ReturnType<typeof buildApp>>; close(): Promise<void> };
 beforeAll(async () => {
   open = await startApiHarness('fuzz');
-  const deps = await openApiDeps({ ...open.env.config, ADMIN_TOKENS: 'admin-token-0123456789abcdef', AGENT_TOKENS: 'agent-token-0123456789abcdef' }, open.env.logger);
+  const deps = await openApiDeps(
+    { ...open.env.config, ADMIN_TOKENS: 'admin-token-0123456789abcdef', AGENT_TOKENS: 'agent-token-0123456789abcdef' },
+    open.env.logger,
+  );
   const app = await buildApp(deps);
   secured = { app, close: async () => (await app.close(), await deps.close()) };
 });
@@ -27,14 +30,27 @@ afterAll(async () => {
 const uuid = fc.uuid().map((id) => id);
 const validBodies = {
   '/task': () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: 'fuzz', task_version: 1, task_data: { a: 1 } }),
-  '/tasks': () => ({ protocol: 1, agent_id: randomUUID(), agent_name: 'f', agent_time: 't', agent_capabilities: { fuzz: { version: 1 } }, max_tasks: 1 }),
+  '/tasks': () => ({
+    protocol: 1,
+    agent_id: randomUUID(),
+    agent_name: 'f',
+    agent_time: 't',
+    agent_capabilities: { fuzz: { version: 1 } },
+    max_tasks: 1,
+  }),
   '/tasks/response': () => ({ protocol: 1, task_id: randomUUID(), task_data: {} }),
   '/api/tasks': () => ({ task_type: 'fuzz', task_version: 1 }),
 };
 
 /** A valid body with one field replaced, removed or added, or the whole body replaced. */
 const mutatedBody = fc
-  .tuple(fc.constantFrom(...(Object.keys(validBodies) as (keyof typeof validBodies)[])), fc.nat(), fc.anything({ maxDepth: 3 }), fc.string(), fc.nat(3))
+  .tuple(
+    fc.constantFrom(...(Object.keys(validBodies) as (keyof typeof validBodies)[])),
+    fc.nat(),
+    fc.anything({ maxDepth: 3 }),
+    fc.string(),
+    fc.nat(3),
+  )
   .map(([route, pick, value, key, how]) => {
     const body: Record<string, unknown> = validBodies[route]();
     const keys = Object.keys(body);
@@ -47,21 +63,69 @@ const mutatedBody = fc
   });
 
 const path = fc.oneof(
-  fc.constantFrom('/task', '/task/', '/tasks', '/tasks/', '/tasks/response', '/status', '/healthz', '/readyz', '/metrics', '/api/summary', '/api/tasks', '/api/queues', '/api/agents', '/docs/json', '/dashboard'),
+  fc.constantFrom(
+    '/task',
+    '/task/',
+    '/tasks',
+    '/tasks/',
+    '/tasks/response',
+    '/status',
+    '/healthz',
+    '/readyz',
+    '/metrics',
+    '/api/summary',
+    '/api/tasks',
+    '/api/queues',
+    '/api/agents',
+    '/docs/json',
+    '/dashboard',
+  ),
   uuid.map((id) => `/task/${id}`),
   uuid.map((id) => `/api/tests/${id}`),
-  fc.tuple(fc.constantFrom('/task/', '/api/tasks/', '/api/agents/', '/tasks?wait=', '/api/tasks?limit=', '/api/tasks?state=', '/task/x?wait=', '/api/tasks?cursor='), fc.string({ maxLength: 40 })).map(
-    ([prefix, tail]) => prefix + encodeURIComponent(tail),
-  ),
+  fc
+    .tuple(
+      fc.constantFrom(
+        '/task/',
+        '/api/tasks/',
+        '/api/agents/',
+        '/tasks?wait=',
+        '/api/tasks?limit=',
+        '/api/tasks?state=',
+        '/task/x?wait=',
+        '/api/tasks?cursor=',
+      ),
+      fc.string({ maxLength: 40 }),
+    )
+    .map(([prefix, tail]) => prefix + encodeURIComponent(tail)),
   fc.webPath().map((p) => p || '/'),
 );
 
 const request = fc.record({
   method: fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS'),
   url: path,
-  body: fc.oneof(mutatedBody.map((body) => JSON.stringify(body) ?? ''), fc.json(), fc.string({ maxLength: 200 }), fc.constant(''), fc.constant('{"a":')),
-  contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', '', 'garbage/☃'),
-  authorization: fc.option(fc.oneof(fc.constant('Bearer admin-token-0123456789abcdef'), fc.constant('Bearer agent-token-0123456789abcdef'), fc.string({ maxLength: 40 })), { nil: undefined }),
+  body: fc.oneof(
+    mutatedBody.map((body) => JSON.stringify(body) ?? ''),
+    fc.json(),
+    fc.string({ maxLength: 200 }),
+    fc.constant(''),
+    fc.constant('{"a":'),
+  ),
+  contentType: fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    '',
+    'garbage/☃',
+  ),
+  authorization: fc.option(
+    fc.oneof(
+      fc.constant('Bearer admin-token-0123456789abcdef'),
+      fc.constant('Bearer agent-token-0123456789abcdef'),
+      fc.string({ maxLength: 40 }),
+    ),
+    { nil: undefined },
+  ),
 });
 
 type FuzzRequest = typeof request extends fc.Arbitrary<infer T> ? T : never;
@@ -71,7 +135,10 @@ async function check(app: typeof secured.app, r: FuzzRequest) {
   const response = await app.inject({
     method: r.method as 'GET',
     url: r.url,
-    headers: { ...(r.contentType ? { 'content-type': r.contentType } : {}), ...(r.authorization ? { authorization: r.authorization } : {}) },
+    headers: {
+      ...(r.contentType ? { 'content-type': r.contentType } : {}),
+      ...(r.authorization ? { authorization: r.authorization } : {}),
+    },
     ...(withBody ? { payload: r.body } : {}),
   });
   expect(response.statusCode, `${r.method} ${r.url} ${r.body.slice(0, 100)} → ${response.body.slice(0, 200)}`).toBeLessThan(500);
@@ -84,15 +151,26 @@ async function check(app: typeof secured.app, r: FuzzRequest) {
 
 describe('fuzzing every route', () => {
   it('never answers 5xx, and every 4xx is a JSON error (authentication off)', async () => {
-    await fc.assert(fc.asyncProperty(request, (r) => check(open.app, r)), { numRuns: 2_500, seed: 20261125 });
+    await fc.assert(
+      fc.asyncProperty(request, (r) => check(open.app, r)),
+      { numRuns: 2_500, seed: 20261125 },
+    );
   });
 
   it('never answers 5xx, and every 4xx is a JSON error (authentication on)', async () => {
-    await fc.assert(fc.asyncProperty(request, (r) => check(secured.app, r)), { numRuns: 1_500, seed: 1125 });
+    await fc.assert(
+      fc.asyncProperty(request, (r) => check(secured.app, r)),
+      { numRuns: 1_500, seed: 1125 },
+    );
   });
 
   it('accepts what it should: valid bodies still work after the fuzzing', async () => {
-    const response = await open.app.inject({ method: 'POST', url: '/task', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(validBodies['/task']()) });
+    const response = await open.app.inject({
+      method: 'POST',
+      url: '/task',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(validBodies['/task']()),
+    });
     expect(response.statusCode).toBe(200);
   });
 });
@@ -100,7 +178,8 @@ describe('fuzzing every route', () => {
 // Issue 11: the largest and deepest inputs the limits allow, and just past them. Each answers a clear
 // 4xx naming the limit, at once; none may cost the process its stack or a second of CPU.
 describe('the worst inputs the limits allow', () => {
-  const post = (url: string, payload: string) => open.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+  const post = (url: string, payload: string) =>
+    open.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
   const poll = (extra: Record<string, unknown>) => JSON.stringify({ ...validBodies['/tasks'](), ...extra });
   const capabilities = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`type-${i}`, { version: 1 }]));
   const nested = (depth: number, leaf = '1') => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
@@ -110,29 +189,56 @@ describe('the worst inputs the limits allow', () => {
   };
 
   it(`bounds the capabilities of a poll at ${MAX_CAPABILITIES}, however many are sent (20,500 took a replica down)`, async () => {
-    expect((await post('/tasks', poll({ agent_capabilities: capabilities(MAX_CAPABILITIES), agent_location: { country: 'FI', region: '18' } }))).statusCode).toBe(200);
+    expect(
+      (await post('/tasks', poll({ agent_capabilities: capabilities(MAX_CAPABILITIES), agent_location: { country: 'FI', region: '18' } })))
+        .statusCode,
+    ).toBe(200);
     for (const n of [MAX_CAPABILITIES + 1, 20_500, 35_000]) {
-      expectRefusal(await post('/tasks', poll({ agent_capabilities: capabilities(n) })), 400, new RegExp(`body.agent_capabilities: must name at most ${MAX_CAPABILITIES} task types`));
+      expectRefusal(
+        await post('/tasks', poll({ agent_capabilities: capabilities(n) })),
+        400,
+        new RegExp(`body.agent_capabilities: must name at most ${MAX_CAPABILITIES} task types`),
+      );
     }
   });
 
   it('bounds agent_name and agent_time', async () => {
-    expectRefusal(await post('/tasks', poll({ agent_name: 'n'.repeat(MAX_AGENT_NAME_LENGTH + 1) })), 400, /body.agent_name: must be at most/);
-    expectRefusal(await post('/tasks', poll({ agent_time: 't'.repeat(MAX_AGENT_TIME_LENGTH + 1) })), 400, /body.agent_time: must be at most/);
-    expect((await post('/tasks', poll({ agent_name: 'n'.repeat(MAX_AGENT_NAME_LENGTH), agent_time: 't'.repeat(MAX_AGENT_TIME_LENGTH) }))).statusCode).toBe(200);
+    expectRefusal(
+      await post('/tasks', poll({ agent_name: 'n'.repeat(MAX_AGENT_NAME_LENGTH + 1) })),
+      400,
+      /body.agent_name: must be at most/,
+    );
+    expectRefusal(
+      await post('/tasks', poll({ agent_time: 't'.repeat(MAX_AGENT_TIME_LENGTH + 1) })),
+      400,
+      /body.agent_time: must be at most/,
+    );
+    expect(
+      (await post('/tasks', poll({ agent_name: 'n'.repeat(MAX_AGENT_NAME_LENGTH), agent_time: 't'.repeat(MAX_AGENT_TIME_LENGTH) })))
+        .statusCode,
+    ).toBe(200);
   });
 
   it('refuses JSON nested deeper than JSON_DEPTH_LIMIT in every body, naming the field, before parsing it (3,130 levels were a 500)', async () => {
     const depth = open.env.config.JSON_DEPTH_LIMIT;
-    const task = (data: string) => `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"deep","task_version":1,"task_data":${data}}`;
+    const task = (data: string) =>
+      `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"deep","task_version":1,"task_data":${data}}`;
     // The body is one level; task_data may use the rest.
     expect((await post('/task', task(nested(depth - 1)))).statusCode).toBe(200);
     for (const levels of [depth, 3_130, 100_000, 150_000]) {
       const started = performance.now();
-      expectRefusal(await post('/task', task(nested(levels))), 400, new RegExp(`^body.task_data: JSON nested more than ${depth} levels deep \\(JSON_DEPTH_LIMIT\\)`));
+      expectRefusal(
+        await post('/task', task(nested(levels))),
+        400,
+        new RegExp(`^body.task_data: JSON nested more than ${depth} levels deep \\(JSON_DEPTH_LIMIT\\)`),
+      );
       expect(performance.now() - started, 'no JSON.parse of a deep body').toBeLessThan(2_000);
     }
-    expectRefusal(await post('/tasks/response', `{"protocol":1,"task_id":"${randomUUID()}","task_data":${'['.repeat(200_000)}${']'.repeat(200_000)}}`), 400, /^body.task_data: JSON nested/);
+    expectRefusal(
+      await post('/tasks/response', `{"protocol":1,"task_id":"${randomUUID()}","task_data":${'['.repeat(200_000)}${']'.repeat(200_000)}}`),
+      400,
+      /^body.task_data: JSON nested/,
+    );
     expectRefusal(await post('/tasks', '['.repeat(300_000)), 400, /^body: JSON nested/);
     // Brackets inside strings are text, not nesting.
     expect((await post('/task', task(JSON.stringify({ text: '[{'.repeat(5_000) })))).statusCode).toBe(200);
@@ -140,23 +246,40 @@ describe('the worst inputs the limits allow', () => {
 
   it('finds an unstorable string however deep it sits, without recursion', async () => {
     const depth = open.env.config.JSON_DEPTH_LIMIT - 1;
-    const response = await post('/task', `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"deep","task_version":1,"task_data":${nested(depth, '"\\u0000"')}}`);
+    const response = await post(
+      '/task',
+      `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"deep","task_version":1,"task_data":${nested(depth, '"\\u0000"')}}`,
+    );
     expectRefusal(response, 400, /^body.task_data(\.a)+: must not contain \\u0000/);
   });
 
   it('refuses a key named __proto__ anywhere instead of dropping it', async () => {
-    const task = (data: string) => `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"proto","task_version":1,"task_data":${data}}`;
-    expectRefusal(await post('/task', task('{"__proto__":{"x":1}}')), 400, /^body.task_data.__proto__: a key named "__proto__" is not accepted/);
+    const task = (data: string) =>
+      `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"proto","task_version":1,"task_data":${data}}`;
+    expectRefusal(
+      await post('/task', task('{"__proto__":{"x":1}}')),
+      400,
+      /^body.task_data.__proto__: a key named "__proto__" is not accepted/,
+    );
     expectRefusal(await post('/task', task('{"a":[{"__proto__":1}]}')), 400, /^body.task_data.a\[0\].__proto__:/);
     expectRefusal(await post('/task', task('{"\\u005f_proto__":{"x":1}}')), 400, /__proto__/);
-    expectRefusal(await post('/tasks/response', `{"protocol":1,"task_id":"${randomUUID()}","task_data":{"__proto__":null}}`), 400, /^body.task_data.__proto__:/);
+    expectRefusal(
+      await post('/tasks/response', `{"protocol":1,"task_id":"${randomUUID()}","task_data":{"__proto__":null}}`),
+      400,
+      /^body.task_data.__proto__:/,
+    );
     // A key that merely contains the word is data like any other.
     expect((await post('/task', task('{"my__proto__":1,"constructor":{"prototype":1}}'))).statusCode).toBe(200);
   });
 
   it('never answers 5xx to random deep and wide JSON as task_data or a result', async () => {
     const value = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, fc.jsonValue({ maxDepth: 2 }), fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(fc.string(), tie('node'), { maxKeys: 3 })),
+      node: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.jsonValue({ maxDepth: 2 }),
+        fc.array(tie('node'), { maxLength: 3 }),
+        fc.dictionary(fc.string(), tie('node'), { maxKeys: 3 }),
+      ),
     })).node;
     const deep = fc.tuple(fc.nat(120), fc.constantFrom('{"k":', '[', '{"__proto__":'), value).map(([levels, open, leaf]) => {
       const close = open === '[' ? ']' : '}';
@@ -239,7 +362,11 @@ describe('memory bounds (issue 11)', () => {
       expect(stalled).toMatch(/^HTTP\/1.1 408 /);
       expect(stalled).toMatch(/"code":"AFM_ERR_REQUEST_TIMEOUT"/);
       // Its 1,500 bytes are free again: a body that needs them is served at once.
-      const response = await fetch(`http://127.0.0.1:${port}/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...validBodies['/task'](), task_data: { pad: 'p'.repeat(1_200) } }) });
+      const response = await fetch(`http://127.0.0.1:${port}/task`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...validBodies['/task'](), task_data: { pad: 'p'.repeat(1_200) } }),
+      });
       expect(response.status).toBe(200);
     } finally {
       await app.close();
@@ -250,7 +377,11 @@ describe('memory bounds (issue 11)', () => {
     const type = `big-${randomUUID().slice(0, 6)}`;
     const blob = 'x'.repeat(250_000);
     for (let n = 0; n < 5; n++) {
-      const response = await open.app.inject({ method: 'POST', url: '/task', ...json({ ...validBodies['/task'](), task_type: type, task_data: { blob, n } }) });
+      const response = await open.app.inject({
+        method: 'POST',
+        url: '/task',
+        ...json({ ...validBodies['/task'](), task_type: type, task_data: { blob, n } }),
+      });
       expect(response.statusCode).toBe(200);
     }
     const poll = { ...validBodies['/tasks'](), agent_capabilities: { [type]: { version: 1 } }, max_tasks: 10 };

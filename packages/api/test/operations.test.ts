@@ -27,7 +27,9 @@ const json = (body: unknown) => ({ payload: JSON.stringify(body), headers: { 'co
 /** One sample of a metric in Prometheus text, or undefined. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  const line = text.split('\n').find((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && wanted.every((w) => l.includes(w)));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{') && wanted.every((w) => l.includes(w)));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -39,7 +41,13 @@ describe('health', () => {
   });
 
   it('/readyz is 200 when both stores answer, 503 naming the one that does not', async () => {
-    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', redis: 'ok', postgres: 'ok', workers: 0, jobs: {} });
+    expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
+      status: 'ready',
+      redis: 'ok',
+      postgres: 'ok',
+      workers: 0,
+      jobs: {},
+    });
     const down = createDb('postgres://postgres@127.0.0.1:1/none');
     const app = await buildApp({ ...h.deps, db: down });
     try {
@@ -87,7 +95,14 @@ describe('maintenance jobs of the worker (issue 11)', () => {
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', jobs: { reconcile: 'ok' } });
       // One failed run may be a passing fault; three in a row are not.
       for (let run = 1; run <= FAILING_AFTER; run++) {
-        await recordJobRun(h.deps.dispatch.redis, keys, 'sync', 1_000, 'agents: bind message has 70000 parameter formats but 0 parameters', now - 3_000 + run * 1_000);
+        await recordJobRun(
+          h.deps.dispatch.redis,
+          keys,
+          'sync',
+          1_000,
+          'agents: bind message has 70000 parameter formats but 0 parameters',
+          now - 3_000 + run * 1_000,
+        );
         const state = (await h.app.inject({ method: 'GET', url: '/readyz' })).json();
         expect(state.status, `after ${run} failed runs`).toBe(run < FAILING_AFTER ? 'ready' : 'degraded');
       }
@@ -104,7 +119,10 @@ describe('maintenance jobs of the worker (issue 11)', () => {
       expect(sample(metrics, 'afm_worker_job_last_success_timestamp_seconds', { job: 'reconcile' })).toBeCloseTo(now / 1000, 0);
       await recordJobRun(h.deps.dispatch.redis, keys, 'sync', 1_000, null);
       await recordJobRun(h.deps.dispatch.redis, keys, 'cleanup', 10_000, null);
-      expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', jobs: { sync: 'ok', cleanup: 'ok' } });
+      expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({
+        status: 'ready',
+        jobs: { sync: 'ok', cleanup: 'ok' },
+      });
     } finally {
       await h.deps.dispatch.redis.del(keys.jobs, keys.jobRuns);
     }
@@ -117,13 +135,23 @@ describe('/metrics', () => {
     const tasks = Array.from({ length: 3 }, () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1 }));
     for (const task of tasks) expect((await h.app.inject({ method: 'POST', url: '/task', ...json(task) })).statusCode).toBe(200);
     const agent = randomUUID();
-    const poll = { protocol: 1, agent_id: agent, agent_name: 'm', agent_time: 't', agent_capabilities: { [type]: { version: 1 } }, max_tasks: 2 };
+    const poll = {
+      protocol: 1,
+      agent_id: agent,
+      agent_name: 'm',
+      agent_time: 't',
+      agent_capabilities: { [type]: { version: 1 } },
+      max_tasks: 2,
+    };
     const claimed = (await other.app.inject({ method: 'POST', url: '/tasks', ...json(poll) })).json().tasks;
     expect(claimed).toHaveLength(2);
     await h.app.inject({ method: 'POST', url: '/tasks/response', ...json({ protocol: 1, task_id: claimed[0].task_id, task_data: {} }) });
 
     const labels = { task_type: type, task_version: '1' };
-    const texts = [(await h.app.inject({ method: 'GET', url: '/metrics' })).body, (await other.app.inject({ method: 'GET', url: '/metrics' })).body];
+    const texts = [
+      (await h.app.inject({ method: 'GET', url: '/metrics' })).body,
+      (await other.app.inject({ method: 'GET', url: '/metrics' })).body,
+    ];
     for (const text of texts) {
       expect(sample(text, 'afm_tasks_waiting', labels)).toBe(1);
       expect(sample(text, 'afm_tasks_in_progress', labels)).toBe(1);
@@ -148,17 +176,38 @@ describe('/docs', () => {
     const spec = response.json();
     expect(spec.openapi).toMatch(/^3\./);
     const routes = Object.entries(spec.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap(
-      ([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, codes: Object.keys(operation.responses) })),
+      ([path, methods]) =>
+        Object.entries(methods).map(([method, operation]) => ({
+          route: `${method.toUpperCase()} ${path}`,
+          codes: Object.keys(operation.responses),
+        })),
     );
     expect(routes.map((route) => route.route).sort()).toEqual(
       [
-        'GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /status', 'GET /task/{task_id}', 'DELETE /task/{task_id}', 'POST /task', 'POST /tasks', 'POST /tasks/response',
-        'GET /api/summary', 'GET /api/tasks', 'POST /api/tasks', 'GET /api/tasks/{task_id}', 'GET /api/tests/{test_id}',
-        'GET /api/agents', 'GET /api/agents/{agent_id}', 'GET /api/queues',
+        'GET /healthz',
+        'GET /metrics',
+        'GET /readyz',
+        'GET /status',
+        'GET /task/{task_id}',
+        'DELETE /task/{task_id}',
+        'POST /task',
+        'POST /tasks',
+        'POST /tasks/response',
+        'GET /api/summary',
+        'GET /api/tasks',
+        'POST /api/tasks',
+        'GET /api/tasks/{task_id}',
+        'GET /api/tests/{test_id}',
+        'GET /api/agents',
+        'GET /api/agents/{agent_id}',
+        'GET /api/queues',
       ].sort(),
     );
     for (const { route, codes } of routes) {
-      expect(codes.some((code) => code.startsWith('4') || code.startsWith('5')), route).toBe(true);
+      expect(
+        codes.some((code) => code.startsWith('4') || code.startsWith('5')),
+        route,
+      ).toBe(true);
     }
     expect(routes.find((r) => r.route === 'POST /tasks')!.codes).toEqual(expect.arrayContaining(['200', '400', '413', '503']));
     // the request schemas are the zod ones: closed objects, the UUID pattern

@@ -14,7 +14,13 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const task = () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: `pt-${randomUUID().slice(0, 6)}`, task_version: 1, task_data: {} });
+const task = () => ({
+  task_id: randomUUID(),
+  test_id: randomUUID(),
+  task_type: `pt-${randomUUID().slice(0, 6)}`,
+  task_version: 1,
+  task_data: {},
+});
 
 describe('postTask', () => {
   it('stores, then queues', async () => {
@@ -28,7 +34,10 @@ describe('postTask', () => {
     const down = createDb('postgres://postgres@127.0.0.1:1/none');
     try {
       const posted = task();
-      await expect(postTask({ ...h.deps, tasks: createTaskStore(down) }, posted)).rejects.toMatchObject({ statusCode: 503, code: 'AFM_ERR_UNAVAILABLE' });
+      await expect(postTask({ ...h.deps, tasks: createTaskStore(down) }, posted)).rejects.toMatchObject({
+        statusCode: 503,
+        code: 'AFM_ERR_UNAVAILABLE',
+      });
       expect(await h.deps.dispatch.queuedTask(posted.task_type, 1, posted.task_id)).toBeUndefined();
     } finally {
       await down.destroy();

@@ -86,7 +86,13 @@ describe('POST /task (SPEC §2.3)', () => {
     const task = { ...newTask(), task_data: { a: 1, b: [1, { c: 'x' }] } };
     expect((await post('/task', task)).statusCode).toBe(200);
     expectError(await post('/task', { ...newTask(), task_id: task.task_id }), 400, 'AFM_ERR_DUPLICATE_TASK', task.task_id);
-    for (const changed of [{ test_id: randomUUID() }, { task_version: 2 }, { task_data: { a: 1 } }, { task_data: { ...task.task_data, a: 2 } }, { task_ttl: 60 }]) {
+    for (const changed of [
+      { test_id: randomUUID() },
+      { task_version: 2 },
+      { task_data: { a: 1 } },
+      { task_data: { ...task.task_data, a: 2 } },
+      { task_ttl: 60 },
+    ]) {
       expectError(await post('/task', { ...task, ...changed }), 400, 'AFM_ERR_DUPLICATE_TASK');
     }
     await persist(task.task_id, { state: 'completed', result: {} });
@@ -99,7 +105,12 @@ describe('POST /task (SPEC §2.3)', () => {
     // The same JSON values: key order and the spelling of numbers do not matter.
     const reordered = `{"task_data":{"b":[1.0,{"d":15e-1,"c":"x"}],"a":1},"task_version":1,"task_type":${JSON.stringify(task.task_type)},"test_id":"${task.test_id.toUpperCase()}","task_id":"${task.task_id}"}`;
     for (const again of [JSON.stringify(task), reordered]) {
-      const response = await h.app.inject({ method: 'POST', url: '/task', headers: { 'content-type': 'application/json' }, payload: again });
+      const response = await h.app.inject({
+        method: 'POST',
+        url: '/task',
+        headers: { 'content-type': 'application/json' },
+        payload: again,
+      });
       expect(response.statusCode, response.body).toBe(200);
       expect(response.body).toBe('');
     }
@@ -154,7 +165,11 @@ describe('GET /task/:id (SPEC §2.4)', () => {
     await persist(done.task_id, { state: 'completed', result: { ms: 12 } });
     await persist(failed.task_id, { state: 'failed', error: 'timeout' });
     const doneView = (await get(`/task/${done.task_id}`)).json();
-    expect(doneView).toEqual({ ...done, task_completed: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/), task_result: { ms: 12 } });
+    expect(doneView).toEqual({
+      ...done,
+      task_completed: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/),
+      task_result: { ms: 12 },
+    });
     const failedView = (await get(`/task/${failed.task_id}`)).json();
     expect(failedView).toEqual({ ...failed, task_failed: expect.any(String), task_error: 'timeout' });
     expect(Number.isNaN(Date.parse(failedView.task_failed))).toBe(false);
@@ -178,9 +193,7 @@ describe('POST /tasks (SPEC §2.1)', () => {
     expect(response.statusCode).toBe(200);
     const body = response.json();
     expect(Object.keys(body).sort()).toEqual(['return_time', 'tasks']);
-    expect(body.tasks).toEqual([
-      { task_id: task.task_id, task_type: type, task_version: 1, task_data: task.task_data },
-    ]);
+    expect(body.tasks).toEqual([{ task_id: task.task_id, task_type: type, task_version: 1, task_data: task.task_data }]);
     expect(body.return_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/);
     const returnAt = Date.parse(body.return_time);
     expect(returnAt).toBeGreaterThanOrEqual(before + 30_000 - 1);
@@ -255,21 +268,35 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
     const response = await post('/tasks/response/', { protocol: 1, task_id: task.task_id, task_data: { ok: true } });
     expect(response.statusCode).toBe(200);
     expect(response.body).toBe('');
-    expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: false } }), 400, 'AFM_ERR_TASK_FINISHED');
+    expectError(
+      await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: false } }),
+      400,
+      'AFM_ERR_TASK_FINISHED',
+    );
     expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'late' }), 400, 'AFM_ERR_TASK_FINISHED');
   });
 
   it('answers an identical repeat of the accepted outcome with 200 and changes nothing, before and after Postgres has it (SPEC §2.2)', async () => {
-    const outcomes: ({ task_data: Record<string, unknown> } | { task_error: string })[] = [{ task_data: { ok: true, n: [1, 2] } }, { task_error: 'it broke' }];
+    const outcomes: ({ task_data: Record<string, unknown> } | { task_error: string })[] = [
+      { task_data: { ok: true, n: [1, 2] } },
+      { task_error: 'it broke' },
+    ];
     for (const outcome of outcomes) {
       const { task, agentId } = await claimedTask();
       const first = { protocol: 1, task_id: task.task_id, ...outcome };
       expect((await post('/tasks/response', first)).statusCode).toBe(200);
       // Still in Redis (answered): the same outcome again, and with keys in another order.
-      const again = await post('/tasks/response', 'task_data' in outcome ? { task_data: { n: [1, 2], ok: true }, task_id: task.task_id, protocol: 1 } : first);
+      const again = await post(
+        '/tasks/response',
+        'task_data' in outcome ? { task_data: { n: [1, 2], ok: true }, task_id: task.task_id, protocol: 1 } : first,
+      );
       expect(again.statusCode, again.body).toBe(200);
       expect(again.body).toBe('');
-      await persist(task.task_id, 'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error }, agentId);
+      await persist(
+        task.task_id,
+        'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error },
+        agentId,
+      );
       // In Postgres (Redis keeps a tombstone), and once Redis forgot the task altogether.
       expect((await post('/tasks/response', first)).statusCode).toBe(200);
       await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(task.task_id));
@@ -311,7 +338,11 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
     await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(task.task_id));
     expect((await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { late: 1 } })).statusCode).toBe(200);
     const job = await h.deps.dispatch.results.getJob(task.task_id);
-    expect(job?.data).toMatchObject({ task_id: task.task_id, agent_id: agentId, outcome: { state: 'completed', result_json: '{"late":1}' } });
+    expect(job?.data).toMatchObject({
+      task_id: task.task_id,
+      agent_id: agentId,
+      outcome: { state: 'completed', result_json: '{"late":1}' },
+    });
   });
 
   it('queues the accepted result for the worker', async () => {
@@ -362,9 +393,19 @@ describe('errors (SPEC §2.6)', () => {
   });
 
   it('parses JSON whatever the content type', async () => {
-    const response = await h.app.inject({ method: 'POST', url: '/task', payload: JSON.stringify(newTask()), headers: { 'content-type': 'text/plain' } });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/task',
+      payload: JSON.stringify(newTask()),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(response.statusCode).toBe(200);
-    const bare = await h.app.inject({ method: 'POST', url: '/tasks', payload: 'x=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const bare = await h.app.inject({
+      method: 'POST',
+      url: '/tasks',
+      payload: 'x=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expectError(bare, 400, 'AFM_ERR_INVALID_JSON');
   });
 

@@ -32,10 +32,24 @@ beforeAll(async () => {
     expect((await h.app.inject({ method: 'POST', url: '/task', ...json(task) })).statusCode).toBe(200);
     ids.push(task.task_id);
   }
-  const poll = { protocol: 1, agent_id: agentId, agent_name: 'reader', agent_time: 't', agent_location: { country: 'SE', region: 'AB', latitude: 59.3 }, agent_capabilities: { [type]: { version: 1 } }, max_tasks: 2 };
+  const poll = {
+    protocol: 1,
+    agent_id: agentId,
+    agent_name: 'reader',
+    agent_time: 't',
+    agent_location: { country: 'SE', region: 'AB', latitude: 59.3 },
+    agent_capabilities: { [type]: { version: 1 } },
+    max_tasks: 2,
+  };
   expect((await h.app.inject({ method: 'POST', url: '/tasks', ...json(poll) })).json().tasks).toHaveLength(2);
   await h.app.inject({ method: 'POST', url: '/tasks/response', ...json({ protocol: 1, task_id: ids[0], task_data: { ok: true } }) });
-  await recordOutcome(h.deps.db, { task_id: ids[0]!, outcome: { state: 'completed', result: { ok: true } }, finished_at: Date.now(), agent_id: agentId, claimed_at: Date.now() - 10 });
+  await recordOutcome(h.deps.db, {
+    task_id: ids[0]!,
+    outcome: { state: 'completed', result: { ok: true } },
+    finished_at: Date.now(),
+    agent_id: agentId,
+    claimed_at: Date.now() - 10,
+  });
   await sync();
 });
 
@@ -91,7 +105,9 @@ describe('lists of large tasks (issue 11)', () => {
     const first = (await h.app.inject({ method: 'GET', url: `/api/tasks?type=${type}&limit=500` })).json();
     expect(first.items).toHaveLength(Math.floor(LIST_DATA_BYTES / 250_000));
     expect(first.next_cursor).toEqual(expect.any(String));
-    const rest = (await h.app.inject({ method: 'GET', url: `/api/tasks?type=${type}&limit=500&cursor=${encodeURIComponent(first.next_cursor)}` })).json();
+    const rest = (
+      await h.app.inject({ method: 'GET', url: `/api/tasks?type=${type}&limit=500&cursor=${encodeURIComponent(first.next_cursor)}` })
+    ).json();
     expect([...first.items, ...rest.items].map((task: { task_id: string }) => task.task_id).sort()).toEqual([...ids].sort());
     const run = (await h.app.inject({ method: 'GET', url: `/api/tests/${testId}` })).json();
     expect(run.summary.total, 'the summary counts every task').toBe(5);
@@ -104,9 +120,18 @@ describe('GET /api/tasks/:id and /api/tests/:id', () => {
     const { status, body } = await get(`/api/tasks/${ids[0]}`);
     expect(status).toBe(200);
     expect(body).toMatchObject({
-      task_id: ids[0], test_id: testId, task_type: type, task_version: 1, task_data: { n: 0 },
-      state: 'completed', result: { ok: true }, error: null, agent_id: agentId,
-      posted_at: expect.stringMatching(/\+00:00$/), claimed_at: expect.any(String), finished_at: expect.any(String),
+      task_id: ids[0],
+      test_id: testId,
+      task_type: type,
+      task_version: 1,
+      task_data: { n: 0 },
+      state: 'completed',
+      result: { ok: true },
+      error: null,
+      agent_id: agentId,
+      posted_at: expect.stringMatching(/\+00:00$/),
+      claimed_at: expect.any(String),
+      finished_at: expect.any(String),
     });
     expect((await get(`/api/tasks/${randomUUID()}`)).status).toBe(404);
     expect((await get('/api/tasks/nope')).status).toBe(400);
@@ -125,8 +150,11 @@ describe('GET /api/agents, /api/agents/:id, /api/queues, /api/summary', () => {
     const { body } = await get('/api/agents?active=true');
     const agent = body.items.find((a: { agent_id: string }) => a.agent_id === agentId);
     expect(agent).toMatchObject({
-      name: 'reader', active: true, location: { country: 'SE', region: 'AB', latitude: 59.3, longitude: null },
-      capabilities: [{ task_type: type, task_version: 1 }], tasks: { assigned: 1, completed: 1, failed: 0 },
+      name: 'reader',
+      active: true,
+      location: { country: 'SE', region: 'AB', latitude: 59.3, longitude: null },
+      capabilities: [{ task_type: type, task_version: 1 }],
+      tasks: { assigned: 1, completed: 1, failed: 0 },
     });
     expect((await get('/api/agents?active=false')).body.items.some((a: { agent_id: string }) => a.agent_id === agentId)).toBe(false);
     expect((await get(`/api/agents/${agentId}`)).body.held).toEqual([ids[2]]); // version 1 only: tasks 0 and 2, 0 answered
@@ -142,7 +170,9 @@ describe('GET /api/agents, /api/agents/:id, /api/queues, /api/summary', () => {
     const seen = new Set<string>();
     let cursor: string | null = null;
     do {
-      const page: { body: { items: { agent_id: string }[]; next_cursor: string | null } } = await get(`/api/agents?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { body: { items: { agent_id: string }[]; next_cursor: string | null } } = await get(
+        `/api/agents?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(page.body.items.length).toBeLessThanOrEqual(2);
       for (const agent of page.body.items) seen.add(agent.agent_id);
       cursor = page.body.next_cursor;
@@ -165,10 +195,21 @@ describe('GET /api/agents, /api/agents/:id, /api/queues, /api/summary', () => {
 
 describe('POST /api/tasks', () => {
   it('creates a task, generating its ids, and returns it', async () => {
-    const response = await h.app.inject({ method: 'POST', url: '/api/tasks', ...json({ task_type: 'made', task_version: 2, task_data: { a: 1 } }) });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/api/tasks',
+      ...json({ task_type: 'made', task_version: 2, task_data: { a: 1 } }),
+    });
     expect(response.statusCode).toBe(201);
     const task = response.json();
-    expect(task).toMatchObject({ task_type: 'made', task_version: 2, task_data: { a: 1 }, state: 'waiting', task_id: expect.stringMatching(/^[0-9a-f-]{36}$/), test_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(task).toMatchObject({
+      task_type: 'made',
+      task_version: 2,
+      task_data: { a: 1 },
+      state: 'waiting',
+      task_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      test_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
     expect((await h.app.inject({ method: 'GET', url: `/task/${task.task_id}` })).statusCode).toBe(200);
   });
 

@@ -51,11 +51,19 @@ const request = (method: 'GET' | 'POST' | 'DELETE', url: string, token?: string,
     ...(body ? { payload: JSON.stringify(body) } : {}),
   });
 const newTask = (type = `s-${randomUUID().slice(0, 6)}`, data: Record<string, unknown> = {}) => ({
-  task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: data,
+  task_id: randomUUID(),
+  test_id: randomUUID(),
+  task_type: type,
+  task_version: 1,
+  task_data: data,
 });
 const pollBody = (types: string[], agentId: string = randomUUID(), maxTasks = 5) => ({
-  protocol: 1, agent_id: agentId, agent_name: 'sec', agent_time: 't',
-  agent_capabilities: Object.fromEntries(types.map((type) => [type, { version: 1 }])), max_tasks: maxTasks,
+  protocol: 1,
+  agent_id: agentId,
+  agent_name: 'sec',
+  agent_time: 't',
+  agent_capabilities: Object.fromEntries(types.map((type) => [type, { version: 1 }])),
+  max_tasks: maxTasks,
 });
 
 describe('authentication', () => {
@@ -91,7 +99,7 @@ describe('authentication', () => {
     for (const url of ['/status', '/healthz', '/readyz', '/dashboard']) expect((await request('GET', url)).statusCode, url).toBe(200);
   });
 
-  it('binds an agent token to its agent: other agents\' polls and results are refused', async () => {
+  it("binds an agent token to its agent: other agents' polls and results are refused", async () => {
     const type = `b-${randomUUID().slice(0, 6)}`;
     const task = newTask(type);
     expect((await request('POST', '/task', BPMS, task)).statusCode).toBe(200);
@@ -130,8 +138,12 @@ describe('authentication', () => {
     const { recordClaims } = await import('@afm/shared/db/tasks');
     await recordClaims(h.deps.db, [{ task_id: later.task_id, agent_id: BOUND_AGENT_ID, claimed_at: Date.now(), attempts: 1 }]);
     await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(later.task_id));
-    expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(403);
-    expect((await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(200);
+    expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(
+      403,
+    );
+    expect((await request('POST', '/tasks/response', BOUND, { protocol: 1, task_id: later.task_id, task_error: 'x' })).statusCode).toBe(
+      200,
+    );
   });
 
   it('refuses, in the same Redis step, an answer for a holder the caller did not see (a claim made meanwhile)', async () => {
@@ -139,13 +151,19 @@ describe('authentication', () => {
     const task = { ...newTask(type), task_ttl: 60 };
     await request('POST', '/task', BPMS, task);
     // The bound agent polls (again once its second of POLL_RATE_LIMIT is over, if need be).
-    const claimed = await waitFor(async () => {
-      const response = await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID));
-      return response.statusCode === 200 && response.json().tasks.length === 1;
-    }, { timeoutMs: 5_000, intervalMs: 200, what: 'the bound agent to claim the task' });
+    const claimed = await waitFor(
+      async () => {
+        const response = await request('POST', '/tasks', BOUND, pollBody([type], BOUND_AGENT_ID));
+        return response.statusCode === 200 && response.json().tasks.length === 1;
+      },
+      { timeoutMs: 5_000, intervalMs: 200, what: 'the bound agent to claim the task' },
+    );
     expect(claimed).toBe(true);
-        const { NO_HOLDER } = await import('@afm/shared/dispatch/scripts');
-    expect(await h.deps.dispatch.settle(task.task_id, { state: 'completed', result: {} }, Date.now(), NO_HOLDER)).toEqual({ accepted: false, state: 'other-agent' });
+    const { NO_HOLDER } = await import('@afm/shared/dispatch/scripts');
+    expect(await h.deps.dispatch.settle(task.task_id, { state: 'completed', result: {} }, Date.now(), NO_HOLDER)).toEqual({
+      accepted: false,
+      state: 'other-agent',
+    });
   });
 
   it('lets the shared token answer, and repeat, the tasks of agents without their own token', async () => {
@@ -167,7 +185,8 @@ describe('authentication', () => {
     await request('GET', '/api/summary?token=query-token-abcdefghijklmnop&access_token=query-token-abcdefghijklmnop&limit=5', ADMIN);
     expect(logLines.length).toBeGreaterThan(0);
     const text = logLines.join('');
-    for (const token of [AGENT, BPMS, ADMIN, BOUND, 'wrong-token-abcdefghijklmnop', 'query-token-abcdefghijklmnop']) expect(text).not.toContain(token);
+    for (const token of [AGENT, BPMS, ADMIN, BOUND, 'wrong-token-abcdefghijklmnop', 'query-token-abcdefghijklmnop'])
+      expect(text).not.toContain(token);
     expect(text).toContain('token=***');
   });
 
@@ -182,7 +201,9 @@ describe('authentication', () => {
     expect(() => Tokens.fromConfig(loadConfig({ env: { TOKEN_FILE: file } }).config)).toThrow(ConfigError);
     expect(() => loadConfig({ env: { ADMIN_TOKENS: 'short' } })).toThrow(/ADMIN_TOKENS/);
     const twice = 'c'.repeat(20);
-    expect(() => Tokens.fromConfig(loadConfig({ env: { ADMIN_TOKENS: twice, BPMS_TOKENS: twice } }).config)).toThrow(/listed more than once/);
+    expect(() => Tokens.fromConfig(loadConfig({ env: { ADMIN_TOKENS: twice, BPMS_TOKENS: twice } }).config)).toThrow(
+      /listed more than once/,
+    );
   });
 
   it('documents the open routes as open in the OpenAPI description', async () => {
@@ -207,10 +228,16 @@ describe('limits', () => {
     const task = newTask(type);
     await request('POST', '/task', BPMS, task);
     await request('POST', '/tasks', AGENT, pollBody([type]));
-    const result = await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: task.task_id, task_data: { blob: 'y'.repeat(2000) } });
+    const result = await request('POST', '/tasks/response', AGENT, {
+      protocol: 1,
+      task_id: task.task_id,
+      task_data: { blob: 'y'.repeat(2000) },
+    });
     expect(result.statusCode).toBe(413);
     expect(result.json().message).toContain('body.task_data');
-    expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: task.task_id, task_data: { ok: 1 } })).statusCode).toBe(200);
+    expect((await request('POST', '/tasks/response', AGENT, { protocol: 1, task_id: task.task_id, task_data: { ok: 1 } })).statusCode).toBe(
+      200,
+    );
   });
 
   it('caps max_tasks instead of refusing it', async () => {

@@ -50,7 +50,10 @@ describe('slamon-afm queues', () => {
     expect((await afm('queues', 'pause', type)).code).toBe(0);
     expect((await call(api.url, 'POST', '/task', newTask(type))).status).toBe(200);
     expect(await poll(api.url, [type], 5)).toEqual([]);
-    expect((await afm('queues', '--json')).json().find((q: { task_type: string }) => q.task_type === type)).toMatchObject({ paused: true, waiting: 2 });
+    expect((await afm('queues', '--json')).json().find((q: { task_type: string }) => q.task_type === type)).toMatchObject({
+      paused: true,
+      waiting: 2,
+    });
     expect((await afm('queues', 'resume', type)).code).toBe(0);
     expect(await poll(api.url, [type], 5)).toHaveLength(2);
   });
@@ -116,22 +119,35 @@ describe('slamon-afm agents', () => {
     const agentId = randomUUID();
     await call(api.url, 'POST', '/task', newTask(type));
     await call(api.url, 'POST', '/tasks', {
-      protocol: 1, agent_id: agentId, agent_name: 'helsinki-1', agent_time: 't',
-      agent_location: { country: 'FI', region: '18' }, agent_capabilities: { [type]: { version: 1 } }, max_tasks: 1,
+      protocol: 1,
+      agent_id: agentId,
+      agent_name: 'helsinki-1',
+      agent_time: 't',
+      agent_location: { country: 'FI', region: '18' },
+      agent_capabilities: { [type]: { version: 1 } },
+      max_tasks: 1,
     });
     const agent = await waitFor(
       async () => (await afm('agents', 'list', '--active', '--json')).json().items.find((a: { id: string }) => a.id === agentId),
       { what: 'the agent in Postgres' },
     );
-    expect(agent).toMatchObject({ name: 'helsinki-1', country: 'FI', region: '18', active: true, capabilities: [{ task_type: type, task_version: 1 }] });
-    await waitFor(async () => (await afm('agents', 'show', agentId, '--json')).json().tasks.assigned === 1, { what: 'the claim in Postgres' });
+    expect(agent).toMatchObject({
+      name: 'helsinki-1',
+      country: 'FI',
+      region: '18',
+      active: true,
+      capabilities: [{ task_type: type, task_version: 1 }],
+    });
+    await waitFor(async () => (await afm('agents', 'show', agentId, '--json')).json().tasks.assigned === 1, {
+      what: 'the claim in Postgres',
+    });
     const shown = (await afm('agents', 'show', agentId, '--json')).json();
     expect(shown.held).toHaveLength(1);
     expect((await afm('agents', 'list', '--no-active', '--json')).json().items.some((a: { id: string }) => a.id === agentId)).toBe(false);
     expect((await afm('agents')).out).toMatch(new RegExp(`^${agentId}\\s+helsinki-1\\s+yes\\s+FI/18`, 'm'));
   });
 
-  it('drops an agent: its tasks fail like a silent agent\'s and its late result is refused', async () => {
+  it("drops an agent: its tasks fail like a silent agent's and its late result is refused", async () => {
     const type = `x-${randomUUID().slice(0, 6)}`;
     const task = newTask(type);
     const agentId = randomUUID();
@@ -172,7 +188,15 @@ describe('admin token (issue 8)', () => {
     const wrong = await runAfm(env.config, ['queues', 'drain', type, '--reason', 'r', '--token', 'not-the-token-at-all'], admin);
     expect(wrong.code).toBe(2);
     expect(wrong.err).toMatch(/not an admin token/);
-    expect((await runAfm(env.config, ['agents', 'drop', randomUUID()], { ...admin, AGENT_TOKENS: 'agent-token-0123456789abc', AFM_TOKEN: 'agent-token-0123456789abc' })).code).toBe(2);
+    expect(
+      (
+        await runAfm(env.config, ['agents', 'drop', randomUUID()], {
+          ...admin,
+          AGENT_TOKENS: 'agent-token-0123456789abc',
+          AFM_TOKEN: 'agent-token-0123456789abc',
+        })
+      ).code,
+    ).toBe(2);
     expect((await runAfm(env.config, ['queues', '--json'], admin)).code).toBe(0);
 
     expect((await runAfm(env.config, ['queues', 'pause', type, '--token', admin.ADMIN_TOKENS], admin)).code).toBe(0);

@@ -49,11 +49,14 @@ const view = async (base: string, id: string) => (await call(base, 'GET', `/task
 describe('agent lifecycle (SPEC §3)', () => {
   it("fails a silent agent's task within seconds of AGENT_ACTIVE_THRESHOLD, and refuses its late result", async () => {
     const { task, claimedAt } = await claimOne(afm.api.url);
-    const failed = await waitFor(async () => (await view(afm.api.url, task.task_id)).task_failed && (await view(afm.api.url, task.task_id)), {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      what: 'the task to fail',
-    });
+    const failed = await waitFor(
+      async () => (await view(afm.api.url, task.task_id)).task_failed && (await view(afm.api.url, task.task_id)),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: 'the task to fail',
+      },
+    );
     const failedAt = Date.parse(failed.task_failed);
     expect(failedAt - claimedAt).toBeGreaterThanOrEqual(2_000);
     expect(failed.task_error).toMatch(/^agent went silent: .* was last seen \d{4}-\d\d-\d\dT/);
@@ -72,7 +75,9 @@ describe('agent lifecycle (SPEC §3)', () => {
     }
     expect((await view(afm.api.url, silent.task.task_id)).task_failed).toBeDefined();
     expect(await view(afm.api.url, task.task_id)).not.toHaveProperty('task_failed');
-    expect((await call(afm.api.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { long: true } })).status).toBe(200);
+    expect(
+      (await call(afm.api.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { long: true } })).status,
+    ).toBe(200);
     await waitFor(async () => (await view(afm.api.url, task.task_id)).task_result?.long, { what: 'the result' });
     expect((await call(afm.api.url, 'GET', '/status')).body.agents).toBeGreaterThanOrEqual(1);
   });
@@ -81,8 +86,13 @@ describe('agent lifecycle (SPEC §3)', () => {
     const off = await startAfm('lifecycle-off', { ...LIFECYCLE, AUTO_CLEANUP: 'false' });
     const kept = await claimOne(off.api.url);
     const control = await claimOne(afm.api.url);
-    await waitFor(async () => (await view(afm.api.url, control.task.task_id)).task_failed, { timeoutMs: 10_000, what: 'the control task to fail' });
+    await waitFor(async () => (await view(afm.api.url, control.task.task_id)).task_failed, {
+      timeoutMs: 10_000,
+      what: 'the control task to fail',
+    });
     expect(await view(off.api.url, kept.task.task_id)).not.toHaveProperty('task_failed');
-    expect((await call(off.api.url, 'POST', '/tasks/response', { protocol: 1, task_id: kept.task.task_id, task_error: 'fine' })).status).toBe(200);
+    expect(
+      (await call(off.api.url, 'POST', '/tasks/response', { protocol: 1, task_id: kept.task.task_id, task_error: 'fine' })).status,
+    ).toBe(200);
   });
 });

@@ -53,7 +53,10 @@ const ROUTES: [method: string, path: string, safe: boolean][] = [
 ];
 
 const send = async (lb: string, method: string, path: string) => {
-  const response = await fetch(lb + path, { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+  const response = await fetch(lb + path, {
+    method,
+    ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}),
+  });
   await response.text();
   return response.status;
 };
@@ -101,12 +104,18 @@ describe('the nginx of deploy/nginx.conf', () => {
       .replace('server api-2:8080 max_fails=1 fail_timeout=5s;', `server 127.0.0.1:${answering.port} max_fails=0;`)
       .replace('listen 8080;', `listen 127.0.0.1:${port};`)
       .replace('worker_processes auto;', `worker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;`)
-      .replace('http {', `http {\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;`);
+      .replace(
+        'http {',
+        `http {\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;`,
+      );
     expect(conf).toContain(`127.0.0.1:${failing.port}`);
     writeFileSync(join(dir, 'nginx.conf'), conf);
     nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
     lb = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${lb}/task/x`).then((response) => response.status)) > 0, { timeoutMs: 10_000, what: 'nginx to listen' });
+    await waitFor(async () => (await fetch(`${lb}/task/x`).then((response) => response.status)) > 0, {
+      timeoutMs: 10_000,
+      what: 'nginx to listen',
+    });
     return { failing, answering };
   }
 

@@ -22,7 +22,9 @@ const run = (argv: string[], vars: Record<string, string> = {}) => runAfm(env.co
 const tables = async () => {
   const db = createDb(env.config.DATABASE_URI, { max: 1 });
   try {
-    const rows = await sql<{ tablename: string }>`select tablename from pg_tables where schemaname = 'public' and tablename not like 'kysely%' order by 1`.execute(db);
+    const rows = await sql<{
+      tablename: string;
+    }>`select tablename from pg_tables where schemaname = 'public' and tablename not like 'kysely%' order by 1`.execute(db);
     return rows.rows.map((row) => row.tablename);
   } finally {
     await db.destroy();
@@ -31,7 +33,25 @@ const tables = async () => {
 
 describe('slamon-afm', () => {
   it('prints help for every command with exit code 0', async () => {
-    for (const command of [[], ['run'], ['worker'], ['start'], ['migrate'], ['create-tables'], ['drop-tables'], ['config'], ['queues'], ['queues', 'pause'], ['queues', 'resume'], ['queues', 'drain'], ['tasks', 'show'], ['tasks', 'list'], ['agents'], ['agents', 'show'], ['agents', 'drop']]) {
+    for (const command of [
+      [],
+      ['run'],
+      ['worker'],
+      ['start'],
+      ['migrate'],
+      ['create-tables'],
+      ['drop-tables'],
+      ['config'],
+      ['queues'],
+      ['queues', 'pause'],
+      ['queues', 'resume'],
+      ['queues', 'drain'],
+      ['tasks', 'show'],
+      ['tasks', 'list'],
+      ['agents'],
+      ['agents', 'show'],
+      ['agents', 'drop'],
+    ]) {
       const result = await run([...command, '--help']);
       expect(result.code).toBe(0);
       expect(result.out).toContain('slamon-afm');
@@ -57,11 +77,14 @@ describe('slamon-afm', () => {
     const dir = mkdtempSync(join(tmpdir(), 'afm-cli-'));
     const file = join(dir, 'afm.cfg');
     writeFileSync(file, 'QUEUE_PREFIX=from-file\nAGENT_RETURN_TIME=7\nCLEANUP_INTERVAL=2\n');
-    const result = await run(['config', '--json', '-c', file, '--set', 'AGENT_RETURN_TIME=9', '--redis-url', 'redis://:hunter2@cache:6379/3'], {
-      QUEUE_PREFIX: 'from-env',
-      AGENT_ACTIVE_THRESHOLD: '120',
-      DATABASE_URI: 'postgres://afm:s3cret@db:5432/afm',
-    });
+    const result = await run(
+      ['config', '--json', '-c', file, '--set', 'AGENT_RETURN_TIME=9', '--redis-url', 'redis://:hunter2@cache:6379/3'],
+      {
+        QUEUE_PREFIX: 'from-env',
+        AGENT_ACTIVE_THRESHOLD: '120',
+        DATABASE_URI: 'postgres://afm:s3cret@db:5432/afm',
+      },
+    );
     expect(result.code).toBe(0);
     const shown = JSON.parse(result.out) as { file: string; config: { key: string; value: string; source: string }[] };
     const row = (key: string) => shown.config.find((entry) => entry.key === key);
@@ -131,15 +154,25 @@ describe('slamon-afm', () => {
 
   it('stops on SIGTERM when started by npm start or npx, which do not pass the signal on (issue 11)', async () => {
     const repo = new URL('../../../', import.meta.url).pathname;
-    for (const launcher of [['npm', 'start', '--', '127.0.0.1'], ['npx', 'slamon-afm', 'start', '127.0.0.1']]) {
+    for (const launcher of [
+      ['npm', 'start', '--', '127.0.0.1'],
+      ['npx', 'slamon-afm', 'start', '127.0.0.1'],
+    ]) {
       const port = await freePort();
       const { spawn } = await import('node:child_process');
-      const child = spawn(launcher[0]!, [...launcher.slice(1), String(port)], { cwd: repo, env: configEnv(env.config, { LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(launcher[0]!, [...launcher.slice(1), String(port)], {
+        cwd: repo,
+        env: configEnv(env.config, { LOG_LEVEL: 'info' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout!.on('data', (chunk) => (output += chunk));
       child.stderr!.on('data', (chunk) => (output += chunk));
       try {
-        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, { timeoutMs: 30_000, what: `${launcher[0]} to serve` });
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {
+          timeoutMs: 30_000,
+          what: `${launcher[0]} to serve`,
+        });
         const afm = Number(/"pid":(\d+)/.exec(output)?.[1]);
         expect(afm).not.toBe(child.pid);
         child.kill('SIGTERM');
@@ -166,7 +199,10 @@ describe('slamon-afm', () => {
     const url = new URL(env.config.DATABASE_URI);
     url.pathname = `/${url.pathname.slice(1)}_start`;
     const port = await freePort();
-    const proc = spawnAfm(['start', '127.0.0.1', String(port)], configEnv(env.config, { DATABASE_URI: url.toString(), AUTO_CREATE: 'true' }));
+    const proc = spawnAfm(
+      ['start', '127.0.0.1', String(port)],
+      configEnv(env.config, { DATABASE_URI: url.toString(), AUTO_CREATE: 'true' }),
+    );
     const base = `http://127.0.0.1:${port}`;
     try {
       await waitFor(async () => (await fetch(`${base}/status`)).ok, { timeoutMs: 20_000, what: 'start to answer' });

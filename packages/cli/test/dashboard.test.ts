@@ -48,8 +48,13 @@ describe('dashboard', () => {
   it('shows posted tasks, queues and a polling agent, and keeps itself up to date', async () => {
     for (const task of tasks) expect((await call(api.url, 'POST', '/task', task)).status).toBe(200);
     await call(api.url, 'POST', '/tasks', {
-      protocol: 1, agent_id: agentId, agent_name: 'dash-agent-helsinki', agent_time: new Date().toISOString(),
-      agent_location: { country: 'FI', region: '18' }, agent_capabilities: { [typeA]: { version: 1 } }, max_tasks: 1,
+      protocol: 1,
+      agent_id: agentId,
+      agent_name: 'dash-agent-helsinki',
+      agent_time: new Date().toISOString(),
+      agent_location: { country: 'FI', region: '18' },
+      agent_capabilities: { [typeA]: { version: 1 } },
+      max_tasks: 1,
     });
     await waitFor(async () => (await call(api.url, 'GET', `/api/agents/${agentId}`)).status === 200, { what: 'the agent in Postgres' });
 

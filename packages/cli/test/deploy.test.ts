@@ -22,7 +22,10 @@ interface Service {
   healthcheck?: { test: string[] };
   restart?: string;
 }
-const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
 const { services } = compose;
 const AFM_SERVICES = ['migrate', 'api-1', 'api-2', 'worker'];
 
@@ -72,7 +75,12 @@ describe('docker-compose.yml', () => {
       for (const key of Object.keys(env)) expect([...CONFIG_KEYS, ...Object.keys(CONFIG_ALIASES)], `${name} ${key}`).toContain(key);
       const { config } = loadConfig({ env });
       const db = new URL(config.DATABASE_URI);
-      expect([db.hostname, db.username, db.password, db.pathname]).toEqual(['postgres', postgres.POSTGRES_USER, postgres.POSTGRES_PASSWORD, `/${postgres.POSTGRES_DB}`]);
+      expect([db.hostname, db.username, db.password, db.pathname]).toEqual([
+        'postgres',
+        postgres.POSTGRES_USER,
+        postgres.POSTGRES_PASSWORD,
+        `/${postgres.POSTGRES_DB}`,
+      ]);
       expect(new URL(config.REDIS_URL).hostname).toBe('redis');
       expect(config.AUTO_CREATE).toBe(false); // the migrate service does it, once
     }
@@ -119,7 +127,15 @@ describe('Dockerfile', () => {
     const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)![1]!) as string[];
     expect(entry.join(' ')).toMatch(/packages\/cli\/bin\/slamon-afm\.js$/);
     expect(existsSync(root('packages/cli/bin/slamon-afm.js'))).toBe(true);
-    for (const path of ['packages/shared/lua', 'packages/shared/dist', 'packages/api/dist', 'packages/api/dashboard', 'packages/worker/dist', 'packages/cli/dist', 'node_modules']) {
+    for (const path of [
+      'packages/shared/lua',
+      'packages/shared/dist',
+      'packages/api/dist',
+      'packages/api/dashboard',
+      'packages/worker/dist',
+      'packages/cli/dist',
+      'node_modules',
+    ]) {
       expect(dockerfile, path).toMatch(new RegExp(`^COPY --from=build /app/${path} `, 'm'));
     }
     expect(readFileSync(root('.dockerignore'), 'utf8')).toMatch(/node_modules/);

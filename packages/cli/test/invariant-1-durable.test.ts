@@ -36,10 +36,13 @@ describe('invariant 1: accepted means durable', () => {
 
     const worker = spawnWorker(s.env.config);
     try {
-      const rows = await waitFor(async () => {
-        const done = await s.finished(ids);
-        return done.length === ids.length && done;
-      }, { timeoutMs: 20_000, what: 'all results in Postgres' });
+      const rows = await waitFor(
+        async () => {
+          const done = await s.finished(ids);
+          return done.length === ids.length && done;
+        },
+        { timeoutMs: 20_000, what: 'all results in Postgres' },
+      );
       for (const row of rows) {
         const task = tasks.find((t) => t.task_id === row.id)!;
         expect(row).toMatchObject({ state: 'completed', result: { echo: task.task_data.n } });
@@ -56,14 +59,22 @@ describe('invariant 1: accepted means durable', () => {
     expect(replies.every((reply) => reply.status === 200)).toBe(true);
 
     const first = spawnWorker(s.env.config);
-    await waitFor(async () => (await s.finished(ids)).length > 0, { timeoutMs: 20_000, intervalMs: 2, what: 'the worker to start writing' });
+    await waitFor(async () => (await s.finished(ids)).length > 0, {
+      timeoutMs: 20_000,
+      intervalMs: 2,
+      what: 'the worker to start writing',
+    });
     await first.kill('SIGKILL');
     const writtenBeforeKill = (await s.finished(ids)).length;
 
     const second = spawnWorker(s.env.config);
     try {
       // Jobs the killed worker held come back once their locks expire.
-      await waitFor(async () => (await s.finished(ids)).length === ids.length, { timeoutMs: 45_000, intervalMs: 200, what: 'every result' });
+      await waitFor(async () => (await s.finished(ids)).length === ids.length, {
+        timeoutMs: 45_000,
+        intervalMs: 200,
+        what: 'every result',
+      });
     } finally {
       await second.kill('SIGTERM');
     }

@@ -70,7 +70,9 @@ describe('invariant 2: exactly one agent per task', () => {
       expect((await poll(s.a.url, [type], 1)).map((t) => t.task_id)).toEqual([task.task_id]);
       await queues.enqueue(task, Date.now());
       expect(await poll(s.b.url, [type], 5)).toEqual([]);
-      expect((await call(s.b.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { first: 1 } })).status).toBe(200);
+      expect((await call(s.b.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { first: 1 } })).status).toBe(
+        200,
+      );
     } finally {
       await queues.close();
       await redis.quit();

@@ -29,17 +29,22 @@ describe('invariant 3: first result wins', () => {
   it('of 10 results sent at once through both replicas exactly one is accepted, and it stands', async () => {
     const task = await claimed();
     const bodies = Array.from({ length: 10 }, (_, n) =>
-      n % 3 === 0 ? { protocol: 1, task_id: task.task_id, task_error: `error ${n}` } : { protocol: 1, task_id: task.task_id, task_data: { n } },
+      n % 3 === 0
+        ? { protocol: 1, task_id: task.task_id, task_error: `error ${n}` }
+        : { protocol: 1, task_id: task.task_id, task_data: { n } },
     );
     const replies = await Promise.all(bodies.map((body, n) => call(n % 2 ? s.a.url : s.b.url, 'POST', '/tasks/response', body)));
     const winners = replies.flatMap((reply, n) => (reply.status === 200 ? [bodies[n]!] : []));
     expect(winners).toHaveLength(1);
     expect(replies.filter((reply) => reply.status === 400)).toHaveLength(9);
 
-    const view = await waitFor(async () => {
-      const reply = await call(s.b.url, 'GET', `/task/${task.task_id}`);
-      return (reply.body.task_completed || reply.body.task_failed) && reply.body;
-    }, { what: 'the result on GET' });
+    const view = await waitFor(
+      async () => {
+        const reply = await call(s.b.url, 'GET', `/task/${task.task_id}`);
+        return (reply.body.task_completed || reply.body.task_failed) && reply.body;
+      },
+      { what: 'the result on GET' },
+    );
     const winner = winners[0]!;
     if ('task_data' in winner) expect(view.task_result).toEqual(winner.task_data);
     else expect(view.task_error).toBe(winner.task_error);

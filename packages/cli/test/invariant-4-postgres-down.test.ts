@@ -25,7 +25,13 @@ beforeAll(async () => {
   const viaProxy = new URL(env.config.DATABASE_URI);
   viaProxy.hostname = '127.0.0.1';
   viaProxy.port = String(proxy.port);
-  const config = loadConfig({ env: { ...process.env, ...Object.fromEntries(Object.entries(env.config).map(([k, v]) => [k, String(v)])), DATABASE_URI: viaProxy.toString() } }).config;
+  const config = loadConfig({
+    env: {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(env.config).map(([k, v]) => [k, String(v)])),
+      DATABASE_URI: viaProxy.toString(),
+    },
+  }).config;
   api = await startReplica(config, env.logger);
   worker = await startInProcessWorker(config, env.logger);
 });
@@ -46,9 +52,22 @@ describe('invariant 4: no lost results while Postgres is down', () => {
 
     proxy.cut();
     // Agents keep working: polls and results need only Redis.
-    expect((await call(api.url, 'POST', '/tasks', { protocol: 1, agent_id: randomUUID(), agent_name: 'a', agent_time: 't', agent_capabilities: {}, max_tasks: 1 })).status).toBe(200);
+    expect(
+      (
+        await call(api.url, 'POST', '/tasks', {
+          protocol: 1,
+          agent_id: randomUUID(),
+          agent_name: 'a',
+          agent_time: 't',
+          agent_capabilities: {},
+          max_tasks: 1,
+        })
+      ).status,
+    ).toBe(200);
     const replies = await Promise.all(
-      tasks.map((task) => call(api.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { n: task.task_data.n } })),
+      tasks.map((task) =>
+        call(api.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { n: task.task_data.n } }),
+      ),
     );
     expect(replies.map((reply) => reply.status)).toEqual(Array(40).fill(200));
     // The worker keeps trying Postgres, and its waiting results spend none of their retry attempts.
@@ -76,7 +95,16 @@ describe('invariant 4: no lost results while Postgres is down', () => {
     const db = createDb(env.config.DATABASE_URI, { max: 1 });
     try {
       const finishedCount = async () =>
-        Number((await db.selectFrom('tasks').select((eb) => eb.fn.countAll().as('n')).where('task_type', '=', type).where('finished_at', 'is not', null).executeTakeFirstOrThrow()).n);
+        Number(
+          (
+            await db
+              .selectFrom('tasks')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .where('task_type', '=', type)
+              .where('finished_at', 'is not', null)
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
       expect(await finishedCount()).toBe(0);
       proxy.restore();
       await waitFor(async () => (await finishedCount()) === 40, { timeoutMs: 20_000, what: 'all results written' });

@@ -29,8 +29,14 @@ describe('invariant 5: stateless API', () => {
     const agent = randomUUID();
     expect((await poll(s.b.url, [type], 5, agent)).map((t) => t.task_id)).toEqual([task.task_id]);
     expect((await call(s.a.url, 'GET', '/status')).body.agents).toBeGreaterThanOrEqual(1);
-    expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { up: true } })).status).toBe(200);
-    const view = await waitFor(async () => (await call(s.b.url, 'GET', `/task/${task.task_id}`)).body.task_completed && (await call(s.a.url, 'GET', `/task/${task.task_id}`)).body);
+    expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { up: true } })).status).toBe(
+      200,
+    );
+    const view = await waitFor(
+      async () =>
+        (await call(s.b.url, 'GET', `/task/${task.task_id}`)).body.task_completed &&
+        (await call(s.a.url, 'GET', `/task/${task.task_id}`)).body,
+    );
     expect(view.task_result).toEqual({ up: true });
   });
 
@@ -61,11 +67,19 @@ describe('invariant 5: stateless API', () => {
       expect((await poll(two.url, [type], 1, agent)).map((t) => t.task_id)).toEqual([first.task_id]);
       expect((await poll(one.url, [type], 1, agent)).map((t) => t.task_id)).toEqual([second.task_id]);
       // each result goes to the replica that did not hand the task out
-      expect((await call(one.url, 'POST', '/tasks/response', { protocol: 1, task_id: first.task_id, task_data: { via: 'one' } })).status).toBe(200);
-      expect((await call(two.url, 'POST', '/tasks/response', { protocol: 1, task_id: second.task_id, task_error: 'via two' })).status).toBe(200);
+      expect(
+        (await call(one.url, 'POST', '/tasks/response', { protocol: 1, task_id: first.task_id, task_data: { via: 'one' } })).status,
+      ).toBe(200);
+      expect((await call(two.url, 'POST', '/tasks/response', { protocol: 1, task_id: second.task_id, task_error: 'via two' })).status).toBe(
+        200,
+      );
       expect((await call(two.url, 'POST', '/tasks/response', { protocol: 1, task_id: first.task_id, task_data: {} })).status).toBe(400);
-      await waitFor(async () => (await call(two.url, 'GET', `/task/${first.task_id}`)).body.task_result?.via === 'one', { what: 'first result' });
-      await waitFor(async () => (await call(one.url, 'GET', `/task/${second.task_id}`)).body.task_error === 'via two', { what: 'second error' });
+      await waitFor(async () => (await call(two.url, 'GET', `/task/${first.task_id}`)).body.task_result?.via === 'one', {
+        what: 'first result',
+      });
+      await waitFor(async () => (await call(one.url, 'GET', `/task/${second.task_id}`)).body.task_error === 'via two', {
+        what: 'second error',
+      });
     } finally {
       await Promise.all([one.kill('SIGTERM'), two.kill('SIGTERM')]);
     }

@@ -27,7 +27,25 @@ function random(seed: number) {
   };
 }
 
-const WEIRD_VALUES: unknown[] = [null, true, 0, -1, 1.5, 2 ** 53, -(2 ** 40), '', 'x', '1', [], [1], {}, { a: 1 }, 'ä'.repeat(300), '\u0000', randomUUID()];
+const WEIRD_VALUES: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1.5,
+  2 ** 53,
+  -(2 ** 40),
+  '',
+  'x',
+  '1',
+  [],
+  [1],
+  {},
+  { a: 1 },
+  'ä'.repeat(300),
+  '\u0000',
+  randomUUID(),
+];
 
 function mutate(valid: Record<string, unknown>, next: () => number): unknown {
   const keys = Object.keys(valid);
@@ -69,7 +87,12 @@ describe('invariant 6: bad input never gets a 5xx', () => {
       await Promise.all(
         routes.map(async (route, n) => {
           const body = mutate(route.valid(), next);
-          const reply = await call(n % 2 ? s.a.url : s.b.url, route.method, route.path, typeof body === 'string' ? body : JSON.stringify(body));
+          const reply = await call(
+            n % 2 ? s.a.url : s.b.url,
+            route.method,
+            route.path,
+            typeof body === 'string' ? body : JSON.stringify(body),
+          );
           const ok =
             (reply.status === 200 && route.path !== '/tasks/response') ||
             (reply.status >= 400 && reply.status < 500 && typeof reply.body?.error === 'string' && typeof reply.body?.message === 'string');
@@ -100,7 +123,9 @@ describe('invariant 6: bad input never gets a 5xx', () => {
     const name = await call(s.a.url, 'POST', '/tasks', { ...pollBody([type], 1), agent_name: 'x\u0000' });
     expect(name.status).toBe(400);
     expect(name.body.message).toContain('body.agent_name');
-    expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { k: 'ok' } })).status).toBe(200);
+    expect((await call(s.a.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { k: 'ok' } })).status).toBe(
+      200,
+    );
   });
 });
 
@@ -123,7 +148,13 @@ describe('invariant 6: no single request ends a process (issue 11)', () => {
   it('answers the requests that took a replica down with a clear 4xx, and keeps serving', async () => {
     const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`type-${i}`, { version: 1 }]));
     const cases: { what: string; path: string; body: string; status: number; message: RegExp }[] = [
-      { what: '20,500 capabilities', path: '/tasks', body: JSON.stringify({ ...pollBody([], 1), agent_capabilities: many(20_500) }), status: 400, message: /agent_capabilities: must name at most/ },
+      {
+        what: '20,500 capabilities',
+        path: '/tasks',
+        body: JSON.stringify({ ...pollBody([], 1), agent_capabilities: many(20_500) }),
+        status: 400,
+        message: /agent_capabilities: must name at most/,
+      },
       {
         what: '20,500 capabilities and a location',
         path: '/tasks',
@@ -131,9 +162,33 @@ describe('invariant 6: no single request ends a process (issue 11)', () => {
         status: 400,
         message: /agent_capabilities/,
       },
-      { what: 'task_data 3,130 levels deep', path: '/task', body: JSON.stringify({ ...newTask('deep'), task_data: {} }).replace('"task_data":{}', `"task_data":${'{"a":'.repeat(3_130)}1${'}'.repeat(3_130)}`), status: 400, message: /JSON_DEPTH_LIMIT/ },
-      { what: 'a result 100,000 levels deep', path: '/tasks/response', body: `{"protocol":1,"task_id":"${randomUUID()}","task_data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, status: 400, message: /JSON_DEPTH_LIMIT/ },
-      { what: 'a __proto__ key', path: '/task', body: JSON.stringify({ ...newTask('proto'), task_data: {} }).replace('"task_data":{}', '"task_data":{"__proto__":{"polluted":true}}'), status: 400, message: /__proto__/ },
+      {
+        what: 'task_data 3,130 levels deep',
+        path: '/task',
+        body: JSON.stringify({ ...newTask('deep'), task_data: {} }).replace(
+          '"task_data":{}',
+          `"task_data":${'{"a":'.repeat(3_130)}1${'}'.repeat(3_130)}`,
+        ),
+        status: 400,
+        message: /JSON_DEPTH_LIMIT/,
+      },
+      {
+        what: 'a result 100,000 levels deep',
+        path: '/tasks/response',
+        body: `{"protocol":1,"task_id":"${randomUUID()}","task_data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
+        status: 400,
+        message: /JSON_DEPTH_LIMIT/,
+      },
+      {
+        what: 'a __proto__ key',
+        path: '/task',
+        body: JSON.stringify({ ...newTask('proto'), task_data: {} }).replace(
+          '"task_data":{}',
+          '"task_data":{"__proto__":{"polluted":true}}',
+        ),
+        status: 400,
+        message: /__proto__/,
+      },
     ];
     for (const { what, path, body, status, message } of cases) {
       const reply = await call(replica.url, 'POST', path, body);
@@ -150,7 +205,10 @@ describe('invariant 6: no single request ends a process (issue 11)', () => {
     const response = await fetch(`${replica.url}/task`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(response.status).toBe(413);
     expect(((await response.json()) as { message: string }).message).toMatch(/BODY_LIMIT/);
-    const asked = await raw(replica.url, `POST /task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    const asked = await raw(
+      replica.url,
+      `POST /task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
+    );
     expect(asked).toMatch(/^HTTP\/1.1 413 /);
     expect(asked).not.toMatch(/100 Continue/);
     expect(asked).toMatch(/"code":"AFM_ERR_PAYLOAD_TOO_LARGE"/);
@@ -160,7 +218,10 @@ describe('invariant 6: no single request ends a process (issue 11)', () => {
   it('answers a request without Host in JSON like any other bad request', async () => {
     const answer = await raw(replica.url, 'GET /status HTTP/1.1\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1.1 400 /);
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 'AFM_ERR_VALIDATION', message: expect.stringMatching(/host/i) });
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      code: 'AFM_ERR_VALIDATION',
+      message: expect.stringMatching(/host/i),
+    });
     // HTTP/1.0 has no Host header: it is served.
     expect(await raw(replica.url, 'GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1.1 200 /);
   });

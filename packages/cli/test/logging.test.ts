@@ -52,13 +52,13 @@ async function taskFlow(base: string) {
 describe('logging', () => {
   it('writes JSON lines to LOG_FILE: requests at debug, every task event at info with ids', async () => {
     let ids!: Awaited<ReturnType<typeof taskFlow>>;
-    const text = await logOf(
-      { LOG_LEVEL: 'debug', AGENT_ACTIVE_THRESHOLD: '1', CLEANUP_INTERVAL: '0.5' },
-      async (base) => {
-        ids = await taskFlow(base);
-      },
-    );
-    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const text = await logOf({ LOG_LEVEL: 'debug', AGENT_ACTIVE_THRESHOLD: '1', CLEANUP_INTERVAL: '0.5' }, async (base) => {
+      ids = await taskFlow(base);
+    });
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const event = (name: string, taskId: string) => lines.find((line) => line.event === name && line.task_id === taskId);
     expect(event('task.posted', ids.ok.task_id)).toMatchObject({ level: 30, task_type: ids.ok.task_type });
     expect(event('task.claimed', ids.ok.task_id)).toMatchObject({ level: 30, agent_id: ids.agent });
@@ -75,7 +75,10 @@ describe('logging', () => {
       await call(base, 'GET', '/status');
       await call(base, 'POST', '/task', newTask('numeric'));
     });
-    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.some((line) => line.event === 'task.posted')).toBe(true);
     expect(lines.filter((line) => (line.level as number) < 30)).toEqual([]);
   });

@@ -51,7 +51,11 @@ describe('graceful shutdown', () => {
           const reply = await call<{ tasks: Dispatched[] }>(topology.lb, 'POST', '/tasks', pollBody([type], 5, agentId));
           if (!record('POST /tasks', reply.status, reply.text)) continue;
           for (const task of reply.body.tasks) {
-            const result = await call(topology.lb, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { n: task.task_data.n } });
+            const result = await call(topology.lb, 'POST', '/tasks/response', {
+              protocol: 1,
+              task_id: task.task_id,
+              task_data: { n: task.task_data.n },
+            });
             if (record(`POST /tasks/response ${task.task_id}`, result.status, result.text)) answered.push(task.task_id);
           }
         } catch (error) {

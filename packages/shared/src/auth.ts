@@ -39,8 +39,15 @@ export class Tokens {
       if (entries.some((entry) => entry.digest.equals(hash))) throw new ConfigError(`${where}: a token is listed more than once`);
       entries.push({ role, digest: hash, ...(agentId ? { agentId: agentId.toLowerCase() } : {}) });
     };
-    for (const [role, list] of [['agent', config.AGENT_TOKENS], ['bpms', config.BPMS_TOKENS], ['admin', config.ADMIN_TOKENS]] as const) {
-      for (const entry of (list ?? '').split(',').map((item) => item.trim()).filter(Boolean)) {
+    for (const [role, list] of [
+      ['agent', config.AGENT_TOKENS],
+      ['bpms', config.BPMS_TOKENS],
+      ['admin', config.ADMIN_TOKENS],
+    ] as const) {
+      for (const entry of (list ?? '')
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)) {
         const [token, agentId] = entry.split('@');
         add(role, token!, agentId);
       }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 const BOOLEAN_WORDS: Record<string, boolean> = { true: true, yes: true, 1: true, false: false, no: false, 0: false };
 
 const booleanValue = z.preprocess(
-  (value) => (typeof value === 'string' ? BOOLEAN_WORDS[value.trim().toLowerCase()] ?? value : value),
+  (value) => (typeof value === 'string' ? (BOOLEAN_WORDS[value.trim().toLowerCase()] ?? value) : value),
   z.boolean({ error: 'must be one of true/false/yes/no/1/0' }),
 );
 
@@ -16,7 +16,10 @@ const seconds = z.coerce
   .number({ error: 'must be a number of seconds' })
   .refine((value) => Number.isFinite(value) && value > 0, 'must be a number of seconds greater than 0');
 
-const bytes = z.coerce.number({ error: 'must be a number of bytes' }).int('must be a whole number of bytes').min(1_024, 'must be at least 1024 bytes');
+const bytes = z.coerce
+  .number({ error: 'must be a number of bytes' })
+  .int('must be a whole number of bytes')
+  .min(1_024, 'must be at least 1024 bytes');
 
 const TOKEN = /^[A-Za-z0-9._~+/=-]{16,}$/;
 const tokenList = z
@@ -37,13 +40,16 @@ const logLevel = z.preprocess(
 );
 
 const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`,
+  );
 
 export const ConfigSchema = z.object({
   DATABASE_URI: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/slamon'),
@@ -78,8 +84,16 @@ export const ConfigSchema = z.object({
     .min(2, 'must be 2 or more')
     .max(1_000, 'must be at most 1000 (deeper JSON costs stack and time in every process that reads it)')
     .default(64),
-  MAX_TASKS_PER_POLL: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be 1 or more').default(100),
-  POLL_RATE_LIMIT: z.coerce.number({ error: 'must be a whole number of polls per second' }).int('must be a whole number of polls per second').min(0, 'must be 0 (off) or more').default(50),
+  MAX_TASKS_PER_POLL: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(1, 'must be 1 or more')
+    .default(100),
+  POLL_RATE_LIMIT: z.coerce
+    .number({ error: 'must be a whole number of polls per second' })
+    .int('must be a whole number of polls per second')
+    .min(0, 'must be 0 (off) or more')
+    .default(50),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -219,7 +233,11 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
 
 /** Hides passwords in connection URLs, and tokens, so configuration can be printed or logged. */
 export function maskSecret(value: string): string {
-  if (!value.includes('://')) return value.split(',').map(() => '***').join(',');
+  if (!value.includes('://'))
+    return value
+      .split(',')
+      .map(() => '***')
+      .join(',');
   try {
     const parsed = new URL(value);
     if (parsed.password) parsed.password = '***';

@@ -50,7 +50,12 @@ export function redactUrl(url: string): string {
 
 function levelName(value: number): LevelWithSilent {
   const levels: [number, LevelWithSilent][] = [
-    [60, 'fatal'], [50, 'error'], [40, 'warn'], [30, 'info'], [20, 'debug'], [10, 'trace'],
+    [60, 'fatal'],
+    [50, 'error'],
+    [40, 'warn'],
+    [30, 'info'],
+    [20, 'debug'],
+    [10, 'trace'],
   ];
   if (value === Infinity || value > 60) return 'silent';
   return levels.find(([threshold]) => value >= threshold)?.[1] ?? 'trace';

@@ -65,10 +65,17 @@ function holdsRefused(root: unknown, strings: boolean): boolean {
  * Where a JSON value holds something AFM refuses to store (see holdsRefused): the path to the first
  * such place and what is wrong there, or undefined. The path is searched for only when there is one.
  */
-export function refusedJsonPath(root: unknown, { strings = true }: { strings?: boolean } = {}): { path: PropertyKey[]; message: string } | undefined {
+export function refusedJsonPath(
+  root: unknown,
+  { strings = true }: { strings?: boolean } = {},
+): { path: PropertyKey[]; message: string } | undefined {
   if (!holdsRefused(root, strings)) return undefined;
   // Each entry links to its parent, so a path is built only for the one place that is refused.
-  interface Entry { value: unknown; key: PropertyKey | undefined; parent: Entry | undefined }
+  interface Entry {
+    value: unknown;
+    key: PropertyKey | undefined;
+    parent: Entry | undefined;
+  }
   const pathOf = (entry: Entry | undefined, last?: PropertyKey): PropertyKey[] => {
     const path: PropertyKey[] = last === undefined ? [] : [last];
     for (let at = entry; at?.parent; at = at.parent) path.unshift(at.key!);
@@ -104,8 +111,7 @@ export type JsonObject = z.infer<typeof JsonObject>;
 
 export const Protocol = z.literal(1, { error: 'only protocol 1 is served' });
 
-export const TaskType = Text.min(1, 'must not be empty')
-  .max(MAX_TASK_TYPE_LENGTH, `must be at most ${MAX_TASK_TYPE_LENGTH} characters`);
+export const TaskType = Text.min(1, 'must not be empty').max(MAX_TASK_TYPE_LENGTH, `must be at most ${MAX_TASK_TYPE_LENGTH} characters`);
 
 /** Versions are stored as Postgres integers, so they are bounded to int32. */
 export const TaskVersion = z.int32();
@@ -185,7 +191,12 @@ const Seconds = z.number().positive('must be a number of seconds greater than 0'
 export const TaskOptions = {
   task_ttl: Seconds.optional().describe('seconds to be claimed in, else the task fails as expired'),
   task_timeout: Seconds.optional().describe('seconds from claim to result, else the agent counts as silent for this task'),
-  task_retries: z.int().min(0).max(100).optional().describe('times the task goes back to the front of its queue when its agent goes silent or times out'),
+  task_retries: z
+    .int()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe('times the task goes back to the front of its queue when its agent goes silent or times out'),
   task_location: TaskLocation.optional(),
 };
 

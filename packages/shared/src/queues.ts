@@ -36,7 +36,9 @@ export function taskQueueName(type: string, version: number, location?: TaskLoca
 export function parseTaskQueueName(name: string): { type: string; version: number; location?: TaskLocation } | undefined {
   const match = TASK_QUEUE_PATTERN.exec(name);
   if (!match) return undefined;
-  const location = match[3] ? { country: decodeURIComponent(match[3]), ...(match[4] ? { region: decodeURIComponent(match[4]) } : {}) } : undefined;
+  const location = match[3]
+    ? { country: decodeURIComponent(match[3]), ...(match[4] ? { region: decodeURIComponent(match[4]) } : {}) }
+    : undefined;
   return { type: decodeURIComponent(match[1]!), version: Number(match[2]), ...(location ? { location } : {}) };
 }
 
@@ -64,9 +66,7 @@ export interface TaskJob {
 }
 
 /** How a task finished: an agent's result or error, or a failure decided by AFM (e.g. silent agent). */
-export type TaskOutcome =
-  | { state: 'completed'; result: JsonObject }
-  | { state: 'failed'; error: string };
+export type TaskOutcome = { state: 'completed'; result: JsonObject } | { state: 'failed'; error: string };
 
 /**
  * An outcome as a results job carries it. A result travels as its JSON text (`result_json`), which the

@@ -38,7 +38,10 @@ export const TaskDetail = z
     task_version: z.int(),
     task_data: JsonObject,
     state: TaskState.describe('as Postgres has it'),
-    live_state: z.string().nullable().describe('dispatch state in Redis, when Redis knows more (e.g. "answered": result accepted, being written)'),
+    live_state: z
+      .string()
+      .nullable()
+      .describe('dispatch state in Redis, when Redis knows more (e.g. "answered": result accepted, being written)'),
     posted_at: Time,
     claimed_at: NullableTime,
     finished_at: NullableTime,
@@ -49,7 +52,9 @@ export const TaskDetail = z
   .meta({ id: 'TaskDetail' });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 
-export const TaskPage = z.object({ items: z.array(TaskDetail.omit({ live_state: true })), next_cursor: z.string().nullable() }).meta({ id: 'TaskPage' });
+export const TaskPage = z
+  .object({ items: z.array(TaskDetail.omit({ live_state: true })), next_cursor: z.string().nullable() })
+  .meta({ id: 'TaskPage' });
 
 export const TestRun = z
   .object({
@@ -65,7 +70,9 @@ export const TestRun = z
     }),
     tasks: z
       .array(TaskDetail.omit({ live_state: true }))
-      .describe('the run\'s tasks, oldest first: the first 1,000, or fewer when their data and results pass 1 MiB (summary counts them all)'),
+      .describe(
+        "the run's tasks, oldest first: the first 1,000, or fewer when their data and results pass 1 MiB (summary counts them all)",
+      ),
   })
   .meta({ id: 'TestRun' });
 
@@ -81,7 +88,9 @@ export const AgentDetail = z
     agent_id: Uuid,
     name: z.string(),
     active: z.boolean(),
-    location: z.object({ country: z.string(), region: z.string().nullable(), latitude: z.number().nullable(), longitude: z.number().nullable() }).nullable(),
+    location: z
+      .object({ country: z.string(), region: z.string().nullable(), latitude: z.number().nullable(), longitude: z.number().nullable() })
+      .nullable(),
     first_seen: Time,
     last_seen: Time,
     capabilities: z.array(z.object({ task_type: z.string(), task_version: z.int() })),
@@ -95,13 +104,18 @@ export const QueueInfo = z
   .object({
     task_type: z.string(),
     task_version: z.int(),
-    location: z.object({ country: z.string(), region: z.string().optional() }).nullable().describe('the queue of tasks bound to a location'),
+    location: z
+      .object({ country: z.string(), region: z.string().optional() })
+      .nullable()
+      .describe('the queue of tasks bound to a location'),
     active_agents: z.int().nullable().describe('for a location: active agents there that can run the type (0: its tasks wait for nobody)'),
     waiting: z.int(),
     in_progress: z.int(),
     oldest_waiting_age: z.number().nullable().describe('seconds'),
     paused: z.boolean(),
-    events: z.record(z.string(), z.int()).describe('tasks posted, claimed, completed, failed, ttl_expired, timed_out, agent_silent, drained, retried, cancelled'),
+    events: z
+      .record(z.string(), z.int())
+      .describe('tasks posted, claimed, completed, failed, ttl_expired, timed_out, agent_silent, drained, retried, cancelled'),
   })
   .meta({ id: 'QueueInfo' });
 
@@ -122,4 +136,8 @@ export const NewTask = TaskPost.extend({
   task_data: JsonObject.default({}),
 }).meta({ id: 'NewTask' });
 
-export const IdParams = { task: z.strictObject({ task_id: Uuid }), test: z.strictObject({ test_id: Uuid }), agent: z.strictObject({ agent_id: Uuid }) };
+export const IdParams = {
+  task: z.strictObject({ task_id: Uuid }),
+  test: z.strictObject({ test_id: Uuid }),
+  agent: z.strictObject({ agent_id: Uuid }),
+};

@@ -18,7 +18,12 @@ export interface RedisOptionsAfm {
   autoPipelining?: boolean;
 }
 
-export function createRedis(url: string, role: RedisRole, name?: string, { reconnect = true, autoPipelining = false }: RedisOptionsAfm = {}): Redis {
+export function createRedis(
+  url: string,
+  role: RedisRole,
+  name?: string,
+  { reconnect = true, autoPipelining = false }: RedisOptionsAfm = {},
+): Redis {
   const options: RedisOptions = {
     lazyConnect: true,
     connectionName: name,

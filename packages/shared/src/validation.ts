@@ -5,10 +5,7 @@ type Issue = z.core.$ZodIssue;
 
 /** `part` followed by a path in JS notation, e.g. `body.task_data.items[2]`. */
 export function describePath(part: string, path: readonly PropertyKey[]): string {
-  return path.reduce<string>(
-    (text, key) => (typeof key === 'number' ? `${text}[${key}]` : `${text}.${String(key)}`),
-    part,
-  );
+  return path.reduce<string>((text, key) => (typeof key === 'number' ? `${text}[${key}]` : `${text}.${String(key)}`), part);
 }
 
 /** A union's message comes from the branch that came closest to matching (fewest issues). */

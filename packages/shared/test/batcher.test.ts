@@ -50,9 +50,12 @@ describe('Batcher', () => {
   });
 
   it('fails the whole batch at once when storage is unreachable', async () => {
-    const batcher = batchedWrite(async (): Promise<number[]> => {
-      throw new Error('down');
-    }, () => true);
+    const batcher = batchedWrite(
+      async (): Promise<number[]> => {
+        throw new Error('down');
+      },
+      () => true,
+    );
     const results = await Promise.allSettled([1, 2].map((item) => batcher.push(item)));
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });

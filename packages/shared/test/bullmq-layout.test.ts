@@ -26,10 +26,16 @@ afterAll(async () => {
   await redis.quit();
 });
 
-const task = (type: string): TaskJob => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1, task_data: { n: 1 } });
+const task = (type: string): TaskJob => ({
+  task_id: randomUUID(),
+  test_id: randomUUID(),
+  task_type: type,
+  task_version: 1,
+  task_data: { n: 1 },
+});
 
 describe(`BullMQ ${installed}: the layout AFM relies on`, () => {
-  it('keeps a queue\'s waiting job ids in a list at <prefix>:<queue>:wait, the oldest at its right end', async () => {
+  it("keeps a queue's waiting job ids in a list at <prefix>:<queue>:wait, the oldest at its right end", async () => {
     const type = `w-${randomUUID().slice(0, 6)}`;
     const [first, second] = [task(type), task(type)];
     const queue = new Queue(taskQueueName(type, 1), { connection: redis, prefix, skipVersionCheck: true });
@@ -82,10 +88,21 @@ describe(`BullMQ ${installed}: the layout AFM relies on`, () => {
     const posted = task(type);
     await dispatch.enqueue(posted, 5_000);
     const agentId = randomUUID();
-    const [claimed] = await dispatch.claimTasks({ agentId, name: 'layout', location: '', capabilities: '{}', agentTime: 't', maxTasks: 1, queues: [taskQueueName(type, 1)], now: Date.now() });
+    const [claimed] = await dispatch.claimTasks({
+      agentId,
+      name: 'layout',
+      location: '',
+      capabilities: '{}',
+      agentTime: 't',
+      maxTasks: 1,
+      queues: [taskQueueName(type, 1)],
+      now: Date.now(),
+    });
     expect(claimed).toBeDefined();
     expect(await dispatch.waitingJobs(type, 1)).toBe(0);
-    expect(await dispatch.giveBack(agentId, [{ taskId: posted.task_id, data: claimed!.data, postedAt: claimed!.postedAt }])).toEqual([posted.task_id]);
+    expect(await dispatch.giveBack(agentId, [{ taskId: posted.task_id, data: claimed!.data, postedAt: claimed!.postedAt }])).toEqual([
+      posted.task_id,
+    ]);
     expect(await dispatch.waitingJobs(type, 1)).toBe(1);
     expect(await dispatch.queuedTask(type, 1, posted.task_id)).toEqual(posted);
     const queue = new Queue(taskQueueName(type, 1), { connection: redis, prefix, skipVersionCheck: true });

@@ -63,9 +63,9 @@ describe('configuration', () => {
 
   it('accepts SQLALCHEMY_DATABASE_URI as an alias, DATABASE_URI winning', () => {
     expect(loadConfig({ env: { SQLALCHEMY_DATABASE_URI: 'postgres://a/x' } }).config.DATABASE_URI).toBe('postgres://a/x');
-    expect(
-      loadConfig({ env: { SQLALCHEMY_DATABASE_URI: 'postgres://a/x', DATABASE_URI: 'postgres://b/y' } }).config.DATABASE_URI,
-    ).toBe('postgres://b/y');
+    expect(loadConfig({ env: { SQLALCHEMY_DATABASE_URI: 'postgres://a/x', DATABASE_URI: 'postgres://b/y' } }).config.DATABASE_URI).toBe(
+      'postgres://b/y',
+    );
   });
 
   it.each(['true', 'yes', '1', 'TRUE', 'Yes'])('reads %s as true', (word) => {

@@ -42,8 +42,19 @@ describe('createDb', () => {
     const db = createDb(viaProxy.toString(), { max: 1 });
     try {
       const first = (await backendPid.execute(db)).rows[0]!.pid;
-      const query = sql`select pg_sleep(10)`.execute(db).then(() => 'finished', (error: unknown) => error);
-      await waitFor(async () => (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where pid = ${first} and query like 'select pg_sleep%'`.execute(direct)).rows[0]!.n === 1, { what: 'the query to run' });
+      const query = sql`select pg_sleep(10)`.execute(db).then(
+        () => 'finished',
+        (error: unknown) => error,
+      );
+      await waitFor(
+        async () =>
+          (
+            await sql<{
+              n: number;
+            }>`select count(*)::int as n from pg_stat_activity where pid = ${first} and query like 'select pg_sleep%'`.execute(direct)
+          ).rows[0]!.n === 1,
+        { what: 'the query to run' },
+      );
       for (const socket of sockets) socket.destroy();
       expect(await query).toBeInstanceOf(Error);
       // The dead client went back to the pool and was dropped: the next query gets a new connection.
@@ -57,7 +68,10 @@ describe('createDb', () => {
 
   it('reports an idle connection that died without the client object (connection parameters, password) on the error', async () => {
     const errors: Error[] = [];
-    const db = createDb(env.config.DATABASE_URI.replace('postgres@', 'postgres:s3cret-pw@'), { max: 1, onError: (error) => errors.push(error) });
+    const db = createDb(env.config.DATABASE_URI.replace('postgres@', 'postgres:s3cret-pw@'), {
+      max: 1,
+      onError: (error) => errors.push(error),
+    });
     try {
       const { pid } = (await backendPid.execute(db)).rows[0]!;
       await terminate(pid);

@@ -55,9 +55,25 @@ describe('claimTasks', () => {
     const base = Date.now() - 10_000;
     for (const [index, t] of posted.entries()) await queues.enqueue(t, base + index);
 
-    const first = await scripts.claimTasks(poll([[b, 1], [a, 1]], 2));
+    const first = await scripts.claimTasks(
+      poll(
+        [
+          [b, 1],
+          [a, 1],
+        ],
+        2,
+      ),
+    );
     expect(ids(first)).toEqual([posted[0]!.task_id, posted[1]!.task_id]);
-    const rest = await scripts.claimTasks(poll([[a, 1], [b, 1]], 10));
+    const rest = await scripts.claimTasks(
+      poll(
+        [
+          [a, 1],
+          [b, 1],
+        ],
+        10,
+      ),
+    );
     expect(ids(rest)).toEqual([posted[2]!.task_id, posted[4]!.task_id]);
     expect(ids(await scripts.claimTasks(poll([[b, 2]], 10)))).toEqual([posted[3]!.task_id]);
   });
@@ -138,14 +154,15 @@ describe('answerTask', () => {
       Array.from({ length: 10 }, (_, n) => scripts.answerTask(posted.task_id, { state: 'completed', result: { n } }, Date.now())),
     );
     expect(replies.filter((reply) => reply.accepted)).toHaveLength(1);
-    expect(replies.filter((reply) => !reply.accepted).map((reply) => !reply.accepted && reply.state)).toEqual(
-      Array(9).fill('answered'),
-    );
+    expect(replies.filter((reply) => !reply.accepted).map((reply) => !reply.accepted && reply.state)).toEqual(Array(9).fill('answered'));
     expect(await redis.sismember(scripts.keys.held(request.agentId), posted.task_id)).toBe(0);
     expect(await redis.zscore(scripts.keys.unsaved, posted.task_id)).not.toBeNull();
 
     await scripts.finishTask(posted.task_id, 60);
-    expect(await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: false, state: 'done' });
+    expect(await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).toEqual({
+      accepted: false,
+      state: 'done',
+    });
     expect(await redis.zscore(scripts.keys.unsaved, posted.task_id)).toBeNull();
     expect(await redis.ttl(scripts.keys.task(posted.task_id))).toBeGreaterThan(0);
   });
@@ -156,15 +173,26 @@ describe('answerTask', () => {
     const agent = randomUUID();
     expect(await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1')).toBe(true);
     expect(await scripts.restoreClaim(id, randomUUID(), 2_000, 'task.x.v1')).toBe(false);
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: true, agentId: agent, claimedAt: 1_000, attempts: 1 });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({
+      accepted: true,
+      agentId: agent,
+      claimedAt: 1_000,
+      attempts: 1,
+    });
   });
 
-  it('given a holder (a bound agent token), accepts only that agent\'s claim, in the same step', async () => {
+  it("given a holder (a bound agent token), accepts only that agent's claim, in the same step", async () => {
     const id = randomUUID();
     const agent = randomUUID();
     await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1');
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), randomUUID())).toEqual({ accepted: false, state: 'other-agent' });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), randomUUID())).toEqual({
+      accepted: false,
+      state: 'other-agent',
+    });
     expect(await redis.hget(scripts.keys.task(id), 'state')).toBe('claimed');
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), agent)).toMatchObject({ accepted: true, agentId: agent });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), agent)).toMatchObject({
+      accepted: true,
+      agentId: agent,
+    });
   });
 });

@@ -34,7 +34,10 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 export async function createTestEnv(label: string, overrides: Record<string, string> = {}): Promise<TestEnv> {
-  const id = `${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+  const id = `${label
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 20)}_${randomBytes(4).toString('hex')}`;
   const database = `afm_test_${id}`;
   await admin((client) => client.query(`create database ${pg.escapeIdentifier(database)}`));
   const dbUrl = new URL(adminUrl());

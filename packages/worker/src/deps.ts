@@ -38,7 +38,12 @@ export async function openWorkerDeps(config: Config, logger: Logger): Promise<Op
     logger.error({ err: error }, 'redis is not reachable yet'),
   );
   // BullMQ's queues share BullMQ's connection, not the auto-pipelined one.
-  const dispatch = new Dispatch({ commands: redis, queues: bullConnection, prefix: config.QUEUE_PREFIX, agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD });
+  const dispatch = new Dispatch({
+    commands: redis,
+    queues: bullConnection,
+    prefix: config.QUEUE_PREFIX,
+    agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
+  });
   return {
     db,
     tasks: createTaskStore(db),

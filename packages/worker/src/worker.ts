@@ -12,7 +12,14 @@ import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { Queue, Worker, type Job } from 'bullmq';
 import { WORKER_BEAT_MS } from '@afm/shared/dispatch/workers';
-import { MAINTENANCE_JOBS, MAINTENANCE_QUEUE, RESULTS_QUEUE, type MaintenanceJobName, type ResultJob, type ResultsJobName } from '@afm/shared/queues';
+import {
+  MAINTENANCE_JOBS,
+  MAINTENANCE_QUEUE,
+  RESULTS_QUEUE,
+  type MaintenanceJobName,
+  type ResultJob,
+  type ResultsJobName,
+} from '@afm/shared/queues';
 import type { WorkerDeps } from './deps.js';
 import { MAINTENANCE_JOB_TABLE } from './jobs/table.js';
 import { recordResult } from './services/results.service.js';
@@ -73,7 +80,10 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   );
   results.on('failed', (job, error) => log.error({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'results job failed'));
 
-  const periods = Object.fromEntries(MAINTENANCE_JOBS.map((name) => [name, MAINTENANCE_JOB_TABLE[name].everyMs(deps, options)])) as Record<MaintenanceJobName, number | null>;
+  const periods = Object.fromEntries(MAINTENANCE_JOBS.map((name) => [name, MAINTENANCE_JOB_TABLE[name].everyMs(deps, options)])) as Record<
+    MaintenanceJobName,
+    number | null
+  >;
   const failing = new Map<MaintenanceJobName, { cause: string; runs: number; loggedAt: number }>();
   const running = new Set<MaintenanceJobName>();
 
@@ -134,7 +144,8 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
       removeOnFail: { count: 100 },
     },
   );
-  for (const worker of [results, maintenance]) worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
+  for (const worker of [results, maintenance])
+    worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
 
   /** Schedules every job that is on; `all`: also those Redis still has (at start, when periods may have changed). */
   async function schedule(all: boolean): Promise<MaintenanceJobName[]> {
@@ -163,7 +174,10 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   await beat();
   const beating = setInterval(() => void beat(), WORKER_BEAT_MS).unref();
 
-  log.info({ prefix: bullmq.prefix, worker: workerId, cleanup: periods.cleanup === null ? 'off' : `every ${periods.cleanup / 1000} s` }, 'worker started');
+  log.info(
+    { prefix: bullmq.prefix, worker: workerId, cleanup: periods.cleanup === null ? 'off' : `every ${periods.cleanup / 1000} s` },
+    'worker started',
+  );
 
   return {
     async close() {

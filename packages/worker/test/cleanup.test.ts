@@ -170,7 +170,9 @@ describe('cleanup (SPEC §3)', () => {
     const { agentId, tasks } = await agentWithTasks(2, t0);
     const holders = () => h.deps.dispatch.redis.zrange(h.deps.dispatch.keys.holders, 0, -1);
     expect(await holders()).toContain(agentId);
-    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.holders, agentId)).toBe(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.agentsSeen, agentId));
+    expect(await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.holders, agentId)).toBe(
+      await h.deps.dispatch.redis.zscore(h.deps.dispatch.keys.agentsSeen, agentId),
+    );
     await h.deps.dispatch.settle(tasks[0]!.task_id, { state: 'completed', result: {} }, t0 + 1);
     expect(await holders()).toContain(agentId);
     await h.deps.dispatch.settle(tasks[1]!.task_id, { state: 'completed', result: {} }, t0 + 2);

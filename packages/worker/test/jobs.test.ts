@@ -23,7 +23,10 @@ afterAll(() => h.close());
 /** Worker deps logging into memory. */
 function withLog() {
   const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), done()) }));
+  const logger = pino(
+    { level: 'info' },
+    new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), done()) }),
+  );
   return { deps: { ...h.deps, logger }, lines };
 }
 
@@ -31,7 +34,14 @@ const task = (type: string): TaskJob => ({ task_id: randomUUID(), test_id: rando
 
 async function claim(type: string, agentId = randomUUID()) {
   const claimed = await h.deps.dispatch.claimTasks({
-    agentId, name: 'jobs', location: '', capabilities: JSON.stringify({ [type]: { version: 1 } }), agentTime: 't', maxTasks: 10, queues: [taskQueueName(type, 1)], now: Date.now(),
+    agentId,
+    name: 'jobs',
+    location: '',
+    capabilities: JSON.stringify({ [type]: { version: 1 } }),
+    agentTime: 't',
+    maxTasks: 10,
+    queues: [taskQueueName(type, 1)],
+    now: Date.now(),
   });
   return claimed.map((job) => (JSON.parse(job.data) as TaskJob).task_id);
 }
@@ -55,28 +65,43 @@ describe('maintenance jobs', () => {
     await h.deps.dispatch.enqueue(expiring, Date.now());
 
     worker = await startWorker(deps, { syncEveryMs: 200 });
-    await waitFor(async () => (await readJobHealth(h.deps.dispatch.redis, h.deps.dispatch.keys)).find((job) => job.job === 'sync' && job.failures >= 5), {
-      timeoutMs: 20_000,
-      what: 'five failed runs of sync',
-    });
+    await waitFor(
+      async () => (await readJobHealth(h.deps.dispatch.redis, h.deps.dispatch.keys)).find((job) => job.job === 'sync' && job.failures >= 5),
+      {
+        timeoutMs: 20_000,
+        what: 'five failed runs of sync',
+      },
+    );
     expect(await claim(type), 'reconcile queued the orphan while sync failed').toEqual([orphan.task_id]);
-    await waitFor(async () => (await findTask(h.deps.db, expiring.task_id))?.state === 'failed', { timeoutMs: 10_000, what: 'the expired task to fail' });
+    await waitFor(async () => (await findTask(h.deps.db, expiring.task_id))?.state === 'failed', {
+      timeoutMs: 10_000,
+      what: 'the expired task to fail',
+    });
 
     const health = await readJobHealth(h.deps.dispatch.redis, h.deps.dispatch.keys);
-    expect(health.find((job) => job.job === 'sync')).toMatchObject({ error: expect.stringMatching(/^agents: .*JSON/), failingSince: expect.any(Number) });
+    expect(health.find((job) => job.job === 'sync')).toMatchObject({
+      error: expect.stringMatching(/^agents: .*JSON/),
+      failingSince: expect.any(Number),
+    });
     for (const name of ['reconcile', 'deadlines']) expect(health.find((job) => job.job === name)?.failures, name).toBe(0);
     const failures = lines.filter((line) => line.job === 'sync' && line.level === 50);
     expect(failures, 'logged once, not once per run').toHaveLength(1);
     expect(String((failures[0]!.err as { message: string }).message)).toMatch(/agents: /);
 
     await h.deps.dispatch.redis.del(h.deps.dispatch.keys.agent(poisoned));
-    await waitFor(async () => (await readJobHealth(h.deps.dispatch.redis, h.deps.dispatch.keys)).find((job) => job.job === 'sync')?.failures === 0, {
-      timeoutMs: 10_000,
-      what: 'sync to recover',
-    });
-    await waitFor(() => lines.some((line) => line.job === 'sync' && line.msg === 'maintenance job recovered' && Number(line.failedRuns) >= 5), {
-      what: 'the recovery logged with the number of failed runs',
-    });
+    await waitFor(
+      async () => (await readJobHealth(h.deps.dispatch.redis, h.deps.dispatch.keys)).find((job) => job.job === 'sync')?.failures === 0,
+      {
+        timeoutMs: 10_000,
+        what: 'sync to recover',
+      },
+    );
+    await waitFor(
+      () => lines.some((line) => line.job === 'sync' && line.msg === 'maintenance job recovered' && Number(line.failedRuns) >= 5),
+      {
+        what: 'the recovery logged with the number of failed runs',
+      },
+    );
     await worker.close();
     worker = undefined;
   });
@@ -100,17 +125,29 @@ describe('maintenance jobs', () => {
     const flushedAt = Date.now();
     await deleteDeployment(h.deps.dispatch.redis, h.env.config.QUEUE_PREFIX);
 
-    const queue = new Queue(MAINTENANCE_QUEUE, { connection: h.deps.dispatch.redis, prefix: h.env.config.QUEUE_PREFIX, skipVersionCheck: true });
+    const queue = new Queue(MAINTENANCE_QUEUE, {
+      connection: h.deps.dispatch.redis,
+      prefix: h.env.config.QUEUE_PREFIX,
+      skipVersionCheck: true,
+    });
     try {
-      await waitFor(async () => (await queue.getJobSchedulers()).length === MAINTENANCE_JOBS.length, { timeoutMs: 10_000, what: 'every job scheduler back' });
+      await waitFor(async () => (await queue.getJobSchedulers()).length === MAINTENANCE_JOBS.length, {
+        timeoutMs: 10_000,
+        what: 'every job scheduler back',
+      });
     } finally {
       await queue.close();
     }
     const back = Date.now() - flushedAt;
     expect(lines.some((line) => line.msg === 'job schedulers were missing from Redis (its data was lost); scheduled again')).toBe(true);
     // The claim is rebuilt from Postgres; the agent never polls again, so cleanup fails the task as silent.
-    await waitFor(async () => (await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(held.task_id), 'agent')) === agentId, { what: 'the claim restored' });
-    await waitFor(async () => (await findTask(h.deps.db, held.task_id))?.state === 'failed', { timeoutMs: 15_000, what: 'cleanup to fail the silent agent\'s task' });
+    await waitFor(async () => (await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(held.task_id), 'agent')) === agentId, {
+      what: 'the claim restored',
+    });
+    await waitFor(async () => (await findTask(h.deps.db, held.task_id))?.state === 'failed', {
+      timeoutMs: 15_000,
+      what: "cleanup to fail the silent agent's task",
+    });
     expect((await findTask(h.deps.db, held.task_id))?.error).toMatch(/agent went silent/);
     expect((await findTask(h.deps.db, waiting.task_id))?.state, 'a finished task stays finished').toBe('completed');
     process.stdout.write(`schedulers back ${back} ms after the flush\n`);

@@ -101,7 +101,11 @@ describe('recordResult', () => {
   it('gives up waiting when asked to stop, so the job is retried later', async () => {
     const controller = new AbortController();
     const down = createDb('postgres://postgres@127.0.0.1:1/nothing');
-    const pending = recordResult({ ...h.deps, tasks: createTaskStore(down) }, job(randomUUID(), { state: 'failed', error: 'x' }), controller.signal);
+    const pending = recordResult(
+      { ...h.deps, tasks: createTaskStore(down) },
+      job(randomUUID(), { state: 'failed', error: 'x' }),
+      controller.signal,
+    );
     controller.abort();
     await expect(pending).rejects.toThrow();
     await down.destroy();
@@ -112,7 +116,13 @@ describe('results of any size within the limits (issue 11)', () => {
   it('stores a result that travels as its JSON text, as the API sends it', async () => {
     const task = { task_id: randomUUID(), test_id: randomUUID(), task_type: 'text', task_version: 1, task_data: {} };
     await insertTask(h.deps.db, task, new Date());
-    const job: ResultJob = { task_id: task.task_id, outcome: { state: 'completed', result_json: '{"nested":[[],[{"a":1}]]}' }, finished_at: Date.now(), agent_id: null, claimed_at: null };
+    const job: ResultJob = {
+      task_id: task.task_id,
+      outcome: { state: 'completed', result_json: '{"nested":[[],[{"a":1}]]}' },
+      finished_at: Date.now(),
+      agent_id: null,
+      claimed_at: null,
+    };
     await recordResult(h.deps, job);
     expect((await findTask(h.deps.db, task.task_id))?.result).toEqual({ nested: [[], [{ a: 1 }]] });
   });

@@ -82,7 +82,16 @@ describe('sync', () => {
     const ids = Array.from({ length: 1_000 }, () => randomUUID());
     await Promise.all(
       ids.map((agentId) =>
-        h.deps.dispatch.claimTasks({ agentId, name: 'fleet', location: '', capabilities, agentTime: 't', maxTasks: 0, queues: [], now: Date.now() }),
+        h.deps.dispatch.claimTasks({
+          agentId,
+          name: 'fleet',
+          location: '',
+          capabilities,
+          agentTime: 't',
+          maxTasks: 0,
+          queues: [],
+          now: Date.now(),
+        }),
       ),
     );
     expect(await syncAgents(h.deps)).toBeGreaterThanOrEqual(1_000);
@@ -130,7 +139,11 @@ describe('sync', () => {
     const waiting = await post(type, past);
     const held = await post(type, past + 1);
     const done = await post(type, past + 2);
-    await h.deps.db.updateTable('tasks').set({ finished_at: new Date(), state: 'completed', result: '{}' }).where('id', '=', done.task_id).execute();
+    await h.deps.db
+      .updateTable('tasks')
+      .set({ finished_at: new Date(), state: 'completed', result: '{}' })
+      .where('id', '=', done.task_id)
+      .execute();
     const { agentId } = await claim(type, 1); // takes `waiting`, the oldest
     await syncClaims(h.deps);
     await reconcileTasks(h.deps, Date.now()); // a normal run sets the epoch
@@ -141,7 +154,9 @@ describe('sync', () => {
     expect(report.restoredClaims).toBeGreaterThanOrEqual(1);
     expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
     expect(await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(waiting.task_id), 'agent')).toBe(agentId);
-    expect(await h.deps.dispatch.answerTask(waiting.task_id, { state: 'failed', error: 'x' }, Date.now())).toMatchObject({ accepted: true });
+    expect(await h.deps.dispatch.answerTask(waiting.task_id, { state: 'failed', error: 'x' }, Date.now())).toMatchObject({
+      accepted: true,
+    });
     expect((await claim(type, 10)).ids).toEqual([held.task_id]);
   });
 });

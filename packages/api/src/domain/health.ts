@@ -48,5 +48,12 @@ export async function readiness(deps: Pick<ApiDeps, 'db' | 'dispatch'>, now = Da
     check(() => ping(deps.db)),
   ]);
   const redisOk = redis === 'ok';
-  return { ready: redisOk && postgres === 'ok', redis, postgres, workers: redisOk ? workers : null, jobs: redisOk ? jobs : {}, degraded: redisOk && degraded };
+  return {
+    ready: redisOk && postgres === 'ok',
+    redis,
+    postgres,
+    workers: redisOk ? workers : null,
+    jobs: redisOk ? jobs : {},
+    degraded: redisOk && degraded,
+  };
 }

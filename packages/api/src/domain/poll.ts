@@ -33,7 +33,9 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
   if (!boundAgent && deps.tokens.isBound(poll.agent_id)) {
     throw new AfmError('AFM_ERR_FORBIDDEN', `agent ${poll.agent_id} has its own token; only that token may poll as it`);
   }
-  const queues = Object.entries(poll.agent_capabilities).flatMap(([type, { version }]) => capabilityQueues(type, version, poll.agent_location));
+  const queues = Object.entries(poll.agent_capabilities).flatMap(([type, { version }]) =>
+    capabilityQueues(type, version, poll.agent_location),
+  );
   // More than the cap is not an error (agents treat a 4xx as fatal): they get at most the cap.
   const maxTasks = Math.min(poll.max_tasks, deps.config.MAX_TASKS_PER_POLL);
   let first = true;
@@ -84,7 +86,11 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
 
 /** The agent hung up before it got its tasks: they go back to the front of their queues. */
 export async function giveBack(deps: Pick<Deps, 'dispatch' | 'logger'>, agentId: string, claimed: ClaimedJob[]): Promise<void> {
-  const tasks = claimed.map((claim) => ({ taskId: (JSON.parse(claim.data) as TaskJob).task_id, data: claim.data, postedAt: claim.postedAt }));
+  const tasks = claimed.map((claim) => ({
+    taskId: (JSON.parse(claim.data) as TaskJob).task_id,
+    data: claim.data,
+    postedAt: claim.postedAt,
+  }));
   for (const taskId of await deps.dispatch.giveBack(agentId, tasks)) {
     deps.logger.info({ event: 'task.released', task_id: taskId, agent_id: agentId }, 'task back in its queue: its poll went away');
   }

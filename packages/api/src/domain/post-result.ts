@@ -95,7 +95,13 @@ async function unboundHolder(deps: Pick<Deps, 'dispatch' | 'tokens'>, taskId: st
  * Whether the refused outcome repeats the one that stands, sent for the agent that held the claim:
  * with a bound token, its agent's; without one, an agent no token is bound to.
  */
-async function isRepeat(deps: Pick<Deps, 'tasks' | 'tokens'>, taskId: string, reply: Refused, outcome: TaskOutcome, boundAgent: string | undefined) {
+async function isRepeat(
+  deps: Pick<Deps, 'tasks' | 'tokens'>,
+  taskId: string,
+  reply: Refused,
+  outcome: TaskOutcome,
+  boundAgent: string | undefined,
+) {
   let first: TaskOutcome;
   let agentId: string | null;
   if (reply.state === 'answered') {
@@ -124,7 +130,12 @@ const sameOutcome = (first: TaskOutcome, again: TaskOutcome) =>
  * Postgres sees as claimed and unfinished lost its claim in a Redis flush: the claim is rebuilt, and
  * its holder returned. 'repeat': the task is finished with this very outcome.
  */
-async function restoreClaimFromPostgres(deps: Deps, taskId: string, outcome: TaskOutcome, boundAgent: string | undefined): Promise<string | 'repeat'> {
+async function restoreClaimFromPostgres(
+  deps: Deps,
+  taskId: string,
+  outcome: TaskOutcome,
+  boundAgent: string | undefined,
+): Promise<string | 'repeat'> {
   const task = await guard('Postgres', () => deps.tasks.find(taskId));
   if (!task) throw new AfmError('AFM_ERR_UNKNOWN_TASK', `no task with task_id ${taskId}`);
   if (task.finished_at) {

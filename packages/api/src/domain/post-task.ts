@@ -33,7 +33,10 @@ export async function postTask(deps: Deps, posted: TaskPost): Promise<void> {
       deps.logger.debug({ task_id: task.task_id }, 'task posted again, identical: nothing to do');
       return;
     }
-    throw new AfmError('AFM_ERR_DUPLICATE_TASK', `task_id ${task.task_id} has been used before for another task; every task needs a new id`);
+    throw new AfmError(
+      'AFM_ERR_DUPLICATE_TASK',
+      `task_id ${task.task_id} has been used before for another task; every task needs a new id`,
+    );
   }
   try {
     await withinBound(deps.dispatch.post(task, postedAt), ENQUEUE_BOUND_MS);

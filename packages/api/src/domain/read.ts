@@ -71,7 +71,9 @@ export async function readTestRun(deps: Deps, testId: string): Promise<z.infer<t
 
 export async function readAgents(deps: Deps, query: z.output<typeof AgentListQuery>) {
   const filter = query.active === undefined ? {} : { active: query.active === 'true' };
-  const page = await guard('Postgres', () => listAgents(deps, filter, { limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) }));
+  const page = await guard('Postgres', () =>
+    listAgents(deps, filter, { limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) }),
+  );
   return { items: page.items.map(agentDetail), next_cursor: page.next_cursor };
 }
 

@@ -9,7 +9,8 @@ export async function guard<T>(what: 'Postgres' | 'Redis', call: () => Promise<T
     return await call();
   } catch (error) {
     if (isStorageUnavailable(error)) throw unavailable(what, error);
-    if (isDataRejected(error)) throw new AfmError('AFM_ERR_VALIDATION', `Postgres refused a value: ${(error as Error).message}`, { cause: error });
+    if (isDataRejected(error))
+      throw new AfmError('AFM_ERR_VALIDATION', `Postgres refused a value: ${(error as Error).message}`, { cause: error });
     throw error;
   }
 }

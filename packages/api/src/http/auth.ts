@@ -17,13 +17,20 @@ export function requireRole(tokens: Tokens, role: Role): onRequestHookHandler {
     if (!tokens.enabled) return done();
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
     if (!token) {
-      return done(new AfmError('AFM_ERR_UNAUTHENTICATED', `this route needs a ${role} token: Authorization: Bearer <token>`, { headers: { 'www-authenticate': 'Bearer' } }));
+      return done(
+        new AfmError('AFM_ERR_UNAUTHENTICATED', `this route needs a ${role} token: Authorization: Bearer <token>`, {
+          headers: { 'www-authenticate': 'Bearer' },
+        }),
+      );
     }
     const credential = tokens.identify(token);
     if (!credential) {
-      return done(new AfmError('AFM_ERR_UNAUTHENTICATED', 'unknown token', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } }));
+      return done(
+        new AfmError('AFM_ERR_UNAUTHENTICATED', 'unknown token', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } }),
+      );
     }
-    if (credential.role !== role) return done(new AfmError('AFM_ERR_FORBIDDEN', `this route needs a ${role} token, not a ${credential.role} token`));
+    if (credential.role !== role)
+      return done(new AfmError('AFM_ERR_FORBIDDEN', `this route needs a ${role} token, not a ${credential.role} token`));
     request.credential = credential;
     done();
   };

@@ -68,9 +68,13 @@ export function registerBodyParsing(app: FastifyInstance, limits: BodyLimits, bu
     void budget.reserve(declared, BUDGET_WAIT_MS).then((release) => {
       const share = request.bodyShare;
       if (!release) {
-        const busy = new AfmError('AFM_ERR_UNAVAILABLE', `busy: request bodies of ${budget.capacity} bytes are being handled; retry later`, {
-          headers: { 'retry-after': '1' },
-        });
+        const busy = new AfmError(
+          'AFM_ERR_UNAVAILABLE',
+          `busy: request bodies of ${budget.capacity} bytes are being handled; retry later`,
+          {
+            headers: { 'retry-after': '1' },
+          },
+        );
         return readBody(raw, limit, parse, busy, readMs);
       }
       if (!share || share.done) release();
@@ -126,7 +130,10 @@ export function parseJson(text: string, depthLimit: number): unknown {
   if (text.trim() === '') return undefined;
   const deep = deepestField(text, depthLimit);
   if (deep !== undefined) {
-    throw new AfmError('AFM_ERR_VALIDATION', `${describePath('body', deep ? [deep] : [])}: JSON nested more than ${depthLimit} levels deep (JSON_DEPTH_LIMIT)`);
+    throw new AfmError(
+      'AFM_ERR_VALIDATION',
+      `${describePath('body', deep ? [deep] : [])}: JSON nested more than ${depthLimit} levels deep (JSON_DEPTH_LIMIT)`,
+    );
   }
   let body: unknown;
   try {

@@ -25,7 +25,11 @@ export const docs = fp<{ deps: ApiDeps }>(
           { name: 'operations', description: 'Health, readiness and metrics' },
           { name: 'read API', description: 'What the dashboard reads: tasks, test runs, agents, queues' },
         ],
-        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'agent, bpms or admin token, when authentication is on' } } },
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'agent, bpms or admin token, when authentication is on' },
+          },
+        },
         security: [{ bearer: [] }],
       },
       transform: jsonSchemaTransform,

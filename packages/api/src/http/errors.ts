@@ -15,7 +15,10 @@ export function errorBody(statusCode: number, code: string, message: string): Er
 
 function send(reply: FastifyReply, error: AfmError) {
   if (error.headers) reply.headers(error.headers);
-  return reply.code(error.statusCode).type('application/json').send(errorBody(error.statusCode, error.code, error.message));
+  return reply
+    .code(error.statusCode)
+    .type('application/json')
+    .send(errorBody(error.statusCode, error.code, error.message));
 }
 
 /** Fastify's own client errors (body parsing, limits), mapped to AFM codes. */

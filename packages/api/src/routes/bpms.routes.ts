@@ -34,7 +34,10 @@ export const bpmsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, 
       response: { 200: TaskView, ...errorResponses(400, 404, 500, 503) },
     },
     handler: async (request, reply) =>
-      readTask(deps, request.params.task_id, { ...(request.query.wait !== undefined ? { wait: request.query.wait } : {}), signal: hangUp(reply) }),
+      readTask(deps, request.params.task_id, {
+        ...(request.query.wait !== undefined ? { wait: request.query.wait } : {}),
+        signal: hangUp(reply),
+      }),
   });
 
   app.delete('/task/:task_id', {

@@ -14,13 +14,19 @@ const Workers = z
   .number()
   .int()
   .nullable()
-  .describe(`Worker processes that sent a heartbeat within ${WORKER_STALE_MS / 1000} s (null: unknown). Readiness does not depend on it: results wait in Redis for a worker`);
+  .describe(
+    `Worker processes that sent a heartbeat within ${WORKER_STALE_MS / 1000} s (null: unknown). Readiness does not depend on it: results wait in Redis for a worker`,
+  );
 const Jobs = z
   .record(z.string(), z.string())
-  .describe('The worker\'s maintenance jobs (sync, reconcile, deadlines, cleanup): "ok", or since when one fails and why, or that it stopped running');
+  .describe(
+    'The worker\'s maintenance jobs (sync, reconcile, deadlines, cleanup): "ok", or since when one fails and why, or that it stopped running',
+  );
 const Readiness = z
   .object({
-    status: z.enum(['ready', 'degraded']).describe('degraded: the replica serves, but a maintenance job of the worker is failing or stalled (see jobs)'),
+    status: z
+      .enum(['ready', 'degraded'])
+      .describe('degraded: the replica serves, but a maintenance job of the worker is failing or stalled (see jobs)'),
     redis: z.literal('ok'),
     postgres: z.literal('ok'),
     workers: Workers,
@@ -50,19 +56,25 @@ export const opsRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, {
     handler: async (_request, reply) => {
       const state = await readiness(deps);
       if (state.ready) {
-        return reply.code(200).send({ status: state.degraded ? 'degraded' : 'ready', redis: 'ok', postgres: 'ok', workers: state.workers, jobs: state.jobs });
+        return reply
+          .code(200)
+          .send({ status: state.degraded ? 'degraded' : 'ready', redis: 'ok', postgres: 'ok', workers: state.workers, jobs: state.jobs });
       }
       const down = [state.redis === 'ok' ? null : 'Redis', state.postgres === 'ok' ? null : 'Postgres'].filter(Boolean).join(' and ');
-      return reply
-        .code(503)
-        .send({ ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`), redis: state.redis, postgres: state.postgres, workers: state.workers, jobs: state.jobs });
+      return reply.code(503).send({
+        ...errorBody(503, 'AFM_ERR_UNAVAILABLE', `${down} unreachable`),
+        redis: state.redis,
+        postgres: state.postgres,
+        workers: state.workers,
+        jobs: state.jobs,
+      });
     },
   });
 
   app.get('/metrics', {
     onRequest: requireRole(deps.tokens, 'admin'),
     schema: {
-      summary: 'Prometheus metrics: fleet-wide task and agent figures, and this replica\'s own',
+      summary: "Prometheus metrics: fleet-wide task and agent figures, and this replica's own",
       tags: ['operations'],
       produces: ['text/plain'],
       response: { 200: z.string().describe('Prometheus text exposition format'), ...errorResponses(503) },

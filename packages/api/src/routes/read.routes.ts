@@ -25,7 +25,11 @@ export const readRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, 
   app.addHook('onRequest', requireRole(deps.tokens, 'admin'));
 
   app.get('/summary', {
-    schema: { summary: 'Fleet at a glance: agents, waiting and running tasks, event counts', tags, response: { 200: Summary, ...errorResponses(500, 503) } },
+    schema: {
+      summary: 'Fleet at a glance: agents, waiting and running tasks, event counts',
+      tags,
+      response: { 200: Summary, ...errorResponses(500, 503) },
+    },
     handler: async () => readSummary(deps),
   });
 

@@ -47,7 +47,11 @@ export type Cell = string | number | boolean | null | undefined;
 export function table(columns: string[], rows: Cell[][]): string {
   const text = (cell: Cell) => (cell === null || cell === undefined ? '-' : String(cell));
   const widths = columns.map((column, index) => Math.max(column.length, ...rows.map((row) => text(row[index]).length)));
-  const line = (cells: string[]) => `${cells.map((cell, index) => cell.padEnd(widths[index]!)).join('  ').trimEnd()}\n`;
+  const line = (cells: string[]) =>
+    `${cells
+      .map((cell, index) => cell.padEnd(widths[index]!))
+      .join('  ')
+      .trimEnd()}\n`;
   return line(columns) + rows.map((row) => line(row.map(text))).join('');
 }
 

@@ -9,7 +9,8 @@ export class MigrateCommand extends AfmCommand {
   static override paths = [['migrate'], ['create-tables']];
   static override usage = Command.Usage({
     description: 'Create the database and tables, or apply pending migrations',
-    details: 'Safe to run at any time and from several machines at once: pending migrations are applied once. `create-tables` is the same command.',
+    details:
+      'Safe to run at any time and from several machines at once: pending migrations are applied once. `create-tables` is the same command.',
   });
 
   async run() {

@@ -70,7 +70,7 @@ async function retried(path: string, body: unknown) {
 }
 
 describe('a reply lost after Redis did the work', () => {
-  it('a result: the agent\'s retry after the 503 answers 200, and its result is stored once', async () => {
+  it("a result: the agent's retry after the 503 answers 200, and its result is stored once", async () => {
     const type = `lr-${randomUUID().slice(0, 6)}`;
     const { task } = await claimed(type);
     const result = { protocol: 1, task_id: task.task_id, task_data: { from: 'the agent' } };
@@ -106,11 +106,14 @@ describe('a reply lost after Redis did the work', () => {
     // Past its task_timeout it goes back to its queue, and the next poll gets it.
     const started = Date.now();
     const handedOut = await waitFor(
-      async () => (await call<{ tasks: Dispatched[] }>(replica.url, 'POST', '/tasks', other)).body.tasks.find((t) => t.task_id === task.task_id),
+      async () =>
+        (await call<{ tasks: Dispatched[] }>(replica.url, 'POST', '/tasks', other)).body.tasks.find((t) => t.task_id === task.task_id),
       { timeoutMs: 15_000, intervalMs: 200, what: 'the task to come back after its task_timeout' },
     );
     expect(handedOut.task_data).toEqual({ n: 2 });
-    expect((await call(replica.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: 1 } })).status).toBe(200);
+    expect((await call(replica.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { ok: 1 } })).status).toBe(
+      200,
+    );
     await waitFor(async () => (await findTask(db, task.task_id))?.state === 'completed', { what: 'the result in Postgres' });
     expect((await findTask(db, task.task_id))?.attempts).toBe(2);
     report('Poll reply lost (task_timeout 2 s, one retry):', { first: first.status, backAfterMs: Date.now() - started });
@@ -126,7 +129,10 @@ describe('a reply lost after Redis did the work', () => {
     const first = await call<{ tasks: Dispatched[] }>(replica.url, 'POST', '/tasks', unlucky);
     await lost;
     expect(first.status === 503 || first.body.tasks.length === 0, first.text).toBe(true);
-    await waitFor(async () => (await findTask(db, task.task_id))?.state === 'failed', { timeoutMs: 20_000, what: 'cleanup to fail the silent agent\'s task' });
+    await waitFor(async () => (await findTask(db, task.task_id))?.state === 'failed', {
+      timeoutMs: 20_000,
+      what: "cleanup to fail the silent agent's task",
+    });
     expect((await findTask(db, task.task_id))?.error).toMatch(/agent went silent/);
   });
 });

@@ -17,7 +17,9 @@ import { report } from './support/verify.js';
 
 const CLIENTS = 600;
 /** The heap flags of the image (one NODE_OPTIONS for every role). */
-const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]+)"/m.exec(readFileSync(new URL('../../../../Dockerfile', import.meta.url), 'utf8'))![1]!;
+const IMAGE_NODE_OPTIONS = /^ENV NODE_OPTIONS="([^"]+)"/m.exec(
+  readFileSync(new URL('../../../../Dockerfile', import.meta.url), 'utf8'),
+)![1]!;
 
 /** Resident memory in MB (0 once the process is gone). */
 function rss(pid: number): number {
@@ -63,7 +65,13 @@ async function burst(path: string, bodies: (string | Buffer)[], retry503 = false
       for (;;) {
         let answer: string;
         try {
-          const response = await request(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json' }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+          const response = await request(url + path, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json' },
+            headersTimeout: 120_000,
+            bodyTimeout: 120_000,
+          });
           await response.body.text();
           answer = String(response.statusCode);
         } catch (error) {
@@ -82,10 +90,14 @@ async function burst(path: string, bodies: (string | Buffer)[], retry503 = false
 }
 
 // Bodies whose parsed form is as large as JSON gets: a megabyte of `[]` is ~15 MB of arrays.
-const emptyArrays = (bytes: number) => `[${Array(Math.floor(bytes / 3)).fill('[]').join(',')}]`;
-const task = (data: string) => `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"burst","task_version":1,"task_data":{"a":${data}}}`;
+const emptyArrays = (bytes: number) =>
+  `[${Array(Math.floor(bytes / 3))
+    .fill('[]')
+    .join(',')}]`;
+const task = (data: string) =>
+  `{"task_id":"${randomUUID()}","test_id":"${randomUUID()}","task_type":"burst","task_version":1,"task_data":{"a":${data}}}`;
 
-describe('memory under the worst bursts the limits allow, with the image\'s heap flags', () => {
+describe("memory under the worst bursts the limits allow, with the image's heap flags", () => {
   it('keeps the replica and the worker alive, answering each request with 200, a 4xx or a 503', async () => {
     const replicaMemory = watch(replica.child.pid!);
     const workerMemory = watch(worker.child.pid!);
@@ -104,31 +116,82 @@ describe('memory under the worst bursts the limits allow, with the image\'s heap
       });
     const bodyLimit = env.config.BODY_LIMIT;
     const scenarios: { what: string; path: string; bodies: () => (string | Buffer)[]; allowed: string[] }[] = [
-      { what: 'bodies over BODY_LIMIT', path: '/task', bodies: () => Array(CLIENTS).fill(Buffer.alloc(bodyLimit + 50_000, 0x61)), allowed: ['413'] },
-      { what: 'BODY_LIMIT of nested arrays', path: '/task', bodies: () => Array(CLIENTS).fill(task(emptyArrays(bodyLimit - 200))), allowed: ['413', '503'] },
-      { what: 'task_data of TASK_DATA_LIMIT, nested arrays', path: '/task', bodies: () => Array.from({ length: CLIENTS }, () => task(near(env.config.TASK_DATA_LIMIT))), allowed: ['200', '503'] },
-      { what: 'results of RESULT_LIMIT for unknown tasks', path: '/tasks/response', bodies: () => Array.from({ length: CLIENTS }, () => `{"protocol":1,"task_id":"${randomUUID()}","task_data":{"a":${near(env.config.RESULT_LIMIT)}}}`), allowed: ['400', '503'] },
-      { what: `polls naming ${MAX_CAPABILITIES} long task types`, path: '/tasks', bodies: () => Array.from({ length: CLIENTS }, poll), allowed: ['200', '503'] },
+      {
+        what: 'bodies over BODY_LIMIT',
+        path: '/task',
+        bodies: () => Array(CLIENTS).fill(Buffer.alloc(bodyLimit + 50_000, 0x61)),
+        allowed: ['413'],
+      },
+      {
+        what: 'BODY_LIMIT of nested arrays',
+        path: '/task',
+        bodies: () => Array(CLIENTS).fill(task(emptyArrays(bodyLimit - 200))),
+        allowed: ['413', '503'],
+      },
+      {
+        what: 'task_data of TASK_DATA_LIMIT, nested arrays',
+        path: '/task',
+        bodies: () => Array.from({ length: CLIENTS }, () => task(near(env.config.TASK_DATA_LIMIT))),
+        allowed: ['200', '503'],
+      },
+      {
+        what: 'results of RESULT_LIMIT for unknown tasks',
+        path: '/tasks/response',
+        bodies: () =>
+          Array.from(
+            { length: CLIENTS },
+            () => `{"protocol":1,"task_id":"${randomUUID()}","task_data":{"a":${near(env.config.RESULT_LIMIT)}}}`,
+          ),
+        allowed: ['400', '503'],
+      },
+      {
+        what: `polls naming ${MAX_CAPABILITIES} long task types`,
+        path: '/tasks',
+        bodies: () => Array.from({ length: CLIENTS }, poll),
+        allowed: ['200', '503'],
+      },
     ];
     const answered: Record<string, Record<string, number>> = {};
     for (const { what, path, bodies, allowed } of scenarios) {
       const answers = await burst(path, bodies());
       answered[what] = answers;
-      expect(Object.keys(answers).filter((answer) => !allowed.includes(answer)), `${what}: ${JSON.stringify(answers)}`).toEqual([]);
+      expect(
+        Object.keys(answers).filter((answer) => !allowed.includes(answer)),
+        `${what}: ${JSON.stringify(answers)}`,
+      ).toEqual([]);
       expect(alive(replica), `the replica survives ${what}`).toBe(true);
     }
 
     // The worker's turn: results of RESULT_LIMIT for claimed tasks, all accepted (503s retried).
     const type = `wb-${randomUUID().slice(0, 6)}`;
     const ids = Array.from({ length: CLIENTS }, () => randomUUID());
-    await burst('/task', ids.map((id) => JSON.stringify({ task_id: id, test_id: randomUUID(), task_type: type, task_version: 1, task_data: {} })), true);
-    const agent = { protocol: 1, agent_id: randomUUID(), agent_name: 'burst', agent_time: 't', agent_capabilities: { [type]: { version: 1 } }, max_tasks: 100 };
-    for (let claimed = 0; claimed < CLIENTS; ) {
-      const response = await request(`${url}/tasks`, { method: 'POST', body: JSON.stringify(agent), headers: { 'content-type': 'application/json' } });
+    await burst(
+      '/task',
+      ids.map((id) => JSON.stringify({ task_id: id, test_id: randomUUID(), task_type: type, task_version: 1, task_data: {} })),
+      true,
+    );
+    const agent = {
+      protocol: 1,
+      agent_id: randomUUID(),
+      agent_name: 'burst',
+      agent_time: 't',
+      agent_capabilities: { [type]: { version: 1 } },
+      max_tasks: 100,
+    };
+    for (let claimed = 0; claimed < CLIENTS;) {
+      const response = await request(`${url}/tasks`, {
+        method: 'POST',
+        body: JSON.stringify(agent),
+        headers: { 'content-type': 'application/json' },
+      });
       claimed += ((await response.body.json()) as { tasks: unknown[] }).tasks.length;
     }
     const result = near(env.config.RESULT_LIMIT);
-    answered['results of RESULT_LIMIT, accepted'] = await burst('/tasks/response', ids.map((id) => `{"protocol":1,"task_id":"${id}","task_data":{"a":${result}}}`), true);
+    answered['results of RESULT_LIMIT, accepted'] = await burst(
+      '/tasks/response',
+      ids.map((id) => `{"protocol":1,"task_id":"${id}","task_data":{"a":${result}}}`),
+      true,
+    );
     expect(answered['results of RESULT_LIMIT, accepted']).toEqual({ 200: CLIENTS });
     await waitFor(
       async () => {
@@ -137,7 +200,9 @@ describe('memory under the worst bursts the limits allow, with the image\'s heap
       },
       { timeoutMs: 120_000, intervalMs: 500, what: 'the worker to store the results' },
     ).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}; replica alive ${alive(replica)}, worker alive ${alive(worker)}: ${worker.output().slice(-3_000)}`);
+      throw new Error(
+        `${(error as Error).message}; replica alive ${alive(replica)}, worker alive ${alive(worker)}: ${worker.output().slice(-3_000)}`,
+      );
     });
     expect(alive(worker), `the worker survives: ${worker.output().slice(-2_000)}`).toBe(true);
 

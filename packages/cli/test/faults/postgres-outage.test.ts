@@ -40,7 +40,11 @@ describe('Postgres stopped for 10 s under load', () => {
     const before = load.ledger.results.size;
     backlog.release();
     await load.progress(100, OUTAGE_MS);
-    await waitReadyz(fleet, 'Postgres unreachable', (state) => state.status === 503 && /^unreachable/.test(state.body.postgres ?? '') && state.body.redis === 'ok');
+    await waitReadyz(
+      fleet,
+      'Postgres unreachable',
+      (state) => state.status === 503 && /^unreachable/.test(state.body.postgres ?? '') && state.body.redis === 'ok',
+    );
     await sleep(Math.max(0, stoppedAt + OUTAGE_MS - Date.now())); // the outage itself lasts 10 s
     const duringOutage = load.ledger.results.size - before;
     expect(load.ledger.counts['POST /task 503'], 'tasks refused as "try again later" while Postgres is down').toBeGreaterThan(0);

@@ -23,7 +23,13 @@ afterAll(() => fleet?.close());
 
 const states = async (ids: string[]) =>
   Object.fromEntries(
-    (await fleet.db.selectFrom('tasks').select(['id', 'state', 'error']).where('id', '=', sql<string>`any(${ids}::uuid[])`).execute()).map((row) => [row.id, row]),
+    (
+      await fleet.db
+        .selectFrom('tasks')
+        .select(['id', 'state', 'error'])
+        .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+        .execute()
+    ).map((row) => [row.id, row]),
   );
 
 describe('Redis loses its data', () => {
@@ -34,13 +40,18 @@ describe('Redis loses its data', () => {
     for (const task of tasks) expect((await call(a!, 'POST', '/task', task)).status).toBe(200);
     // 5 tasks finished, 10 held by an agent that keeps polling, 5 by one that goes silent, 30 waiting.
     const done = await call<{ tasks: Dispatched[] }>(b!, 'POST', '/tasks', pollBody([type], 5));
-    for (const task of done.body.tasks) expect((await call(a!, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { done: true } })).status).toBe(200);
+    for (const task of done.body.tasks)
+      expect((await call(a!, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: { done: true } })).status).toBe(
+        200,
+      );
     const busy = pollBody([type], 10, randomUUID());
     const held = (await call<{ tasks: Dispatched[] }>(a!, 'POST', '/tasks', busy)).body.tasks.map((task) => task.task_id);
     const silent = (await call<{ tasks: Dispatched[] }>(b!, 'POST', '/tasks', pollBody([type], 5))).body.tasks.map((task) => task.task_id);
     expect([done.body.tasks.length, held.length, silent.length]).toEqual([5, 10, 5]);
     const finished = done.body.tasks.map((task) => task.task_id);
-    const waiting: string[] = tasks.map((task) => task.task_id).filter((id) => !finished.includes(id) && !held.includes(id) && !silent.includes(id));
+    const waiting: string[] = tasks
+      .map((task) => task.task_id)
+      .filter((id) => !finished.includes(id) && !held.includes(id) && !silent.includes(id));
     // Postgres knows the claims and results before Redis loses them (the sync job writes them within a second).
     await waitFor(
       async () => {
@@ -57,7 +68,10 @@ describe('Redis loses its data', () => {
       await deleteDeployment(redis, fleet.env.config.QUEUE_PREFIX);
       const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis, prefix: fleet.env.config.QUEUE_PREFIX, skipVersionCheck: true });
       try {
-        await waitFor(async () => (await queue.getJobSchedulers()).length === MAINTENANCE_JOBS.length, { timeoutMs: 15_000, what: 'the job schedulers back' });
+        await waitFor(async () => (await queue.getJobSchedulers()).length === MAINTENANCE_JOBS.length, {
+          timeoutMs: 15_000,
+          what: 'the job schedulers back',
+        });
       } finally {
         await queue.close();
       }
@@ -79,16 +93,20 @@ describe('Redis loses its data', () => {
       { timeoutMs: 30_000, intervalMs: 250, what: 'every waiting task to be handed out again' },
     );
     const waitingBack = Date.now() - lostAt;
-    expect([...delivered].filter((id) => !waiting.includes(id)), 'only the waiting tasks came back').toEqual([]);
+    expect(
+      [...delivered].filter((id) => !waiting.includes(id)),
+      'only the waiting tasks came back',
+    ).toEqual([]);
 
     // The busy agent answers its tasks: their claims are rebuilt from Postgres.
-    for (const id of held) expect((await call(b!, 'POST', '/tasks/response', { protocol: 1, task_id: id, task_data: { held: true } })).status, id).toBe(200);
+    for (const id of held)
+      expect((await call(b!, 'POST', '/tasks/response', { protocol: 1, task_id: id, task_data: { held: true } })).status, id).toBe(200);
     await waitFor(
       async () => {
         const rows = await states([...held, ...silent, ...finished]);
         return held.every((id) => rows[id]?.state === 'completed') && silent.every((id) => rows[id]?.state === 'failed');
       },
-      { timeoutMs: 30_000, what: 'held tasks completed and the silent agent\'s failed' },
+      { timeoutMs: 30_000, what: "held tasks completed and the silent agent's failed" },
     );
     const rows = await states([...silent, ...finished]);
     for (const id of silent) expect(rows[id]?.error, id).toMatch(/agent went silent/);

@@ -34,7 +34,11 @@ describe('Redis killed and restarted under load', () => {
     await load.progress(300);
 
     await redis.kill();
-    await waitReadyz(fleet, 'Redis unreachable', (state) => state.status === 503 && /^unreachable/.test(state.body.redis ?? '') && state.body.workers === null);
+    await waitReadyz(
+      fleet,
+      'Redis unreachable',
+      (state) => state.status === 503 && /^unreachable/.test(state.body.redis ?? '') && state.body.workers === null,
+    );
     // Down long enough for clients to meet it: they are told to retry.
     await waitFor(() => Object.keys(load.ledger.counts).some((what) => what.endsWith(' 503')), { what: 'a 503 to a client' });
     await redis.start();

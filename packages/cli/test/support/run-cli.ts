@@ -11,6 +11,12 @@ export async function runAfm(config: Config, argv: string[], vars: Record<string
   let err = '';
   stdout.on('data', (chunk) => (out += chunk));
   stderr.on('data', (chunk) => (err += chunk));
-  const code = await runCli(argv, { stdout, stderr, stdin: new PassThrough() as never, env: { ...configEnv(config), ...vars }, colorDepth: 1 });
+  const code = await runCli(argv, {
+    stdout,
+    stderr,
+    stdin: new PassThrough() as never,
+    env: { ...configEnv(config), ...vars },
+    colorDepth: 1,
+  });
   return { code, out, err, json: () => JSON.parse(out) };
 }

@@ -28,7 +28,10 @@ export interface RunningTopology {
 }
 
 export async function startTopology(config: Config, port: number, overrides: Record<string, string> = {}): Promise<RunningTopology> {
-  const child = spawn(process.execPath, [SCRIPT, '--port', String(port)], { env: configEnv(config, overrides), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [SCRIPT, '--port', String(port)], {
+    env: configEnv(config, overrides),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const events: TopologyEvent[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (line.startsWith('{"event"')) events.push(JSON.parse(line) as TopologyEvent);

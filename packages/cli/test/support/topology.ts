@@ -14,7 +14,8 @@ import type { WorkerOptions } from '@afm/worker/worker';
 export const startReplica = (config: Config, logger: Logger): Promise<ApiServer> =>
   startApiServer({ config, logger, host: '127.0.0.1', port: 0 });
 
-export const startInProcessWorker = (config: Config, logger: Logger, options: WorkerOptions = {}) => runWorker({ config, logger, ...options });
+export const startInProcessWorker = (config: Config, logger: Logger, options: WorkerOptions = {}) =>
+  runWorker({ config, logger, ...options });
 
 const BIN = fileURLToPath(new URL('../../bin/slamon-afm.js', import.meta.url));
 
@@ -70,8 +71,7 @@ export async function spawnReplica(config: Config, port: number, overrides: Reco
   return { ...proc, url };
 }
 
-export const spawnWorker = (config: Config, overrides: Record<string, string> = {}) =>
-  spawnAfm(['worker'], configEnv(config, overrides));
+export const spawnWorker = (config: Config, overrides: Record<string, string> = {}) => spawnAfm(['worker'], configEnv(config, overrides));
 
 /** A free TCP port (bound then released). */
 export async function freePort(): Promise<number> {

@@ -8,9 +8,15 @@ import type { AgentCapability, Database } from './schema.js';
 type Db = Kysely<Database> | Transaction<Database>;
 
 /** Replaces the capabilities of these agents with the ones given (rows as arrays: see agents.ts). */
-export async function replaceCapabilities(db: Db, agents: { id: string; capabilities: { task_type: string; task_version: number }[] }[]): Promise<void> {
+export async function replaceCapabilities(
+  db: Db,
+  agents: { id: string; capabilities: { task_type: string; task_version: number }[] }[],
+): Promise<void> {
   const ids = agents.map((agent) => agent.id);
-  await db.deleteFrom('agent_capabilities').where('agent_id', '=', sql<string>`any(${ids}::uuid[])`).execute();
+  await db
+    .deleteFrom('agent_capabilities')
+    .where('agent_id', '=', sql<string>`any(${ids}::uuid[])`)
+    .execute();
   const rows = agents.flatMap((agent) => agent.capabilities.map((capability) => ({ agent_id: agent.id, ...capability })));
   if (rows.length === 0) return;
   await sql`
@@ -25,11 +31,19 @@ export async function replaceCapabilities(db: Db, agents: { id: string; capabili
 /** The capabilities of these agents, by task type. */
 export async function capabilitiesOf(db: Db, agentIds: string[]): Promise<AgentCapability[]> {
   if (agentIds.length === 0) return [];
-  return db.selectFrom('agent_capabilities').selectAll().where('agent_id', '=', sql<string>`any(${agentIds}::uuid[])`).orderBy('task_type').execute();
+  return db
+    .selectFrom('agent_capabilities')
+    .selectAll()
+    .where('agent_id', '=', sql<string>`any(${agentIds}::uuid[])`)
+    .orderBy('task_type')
+    .execute();
 }
 
 /** Agents seen since `since` able to run each task type and version. */
-export async function activeAgentsPerCapability(db: Db, since: Date): Promise<{ task_type: string; task_version: number; agents: number }[]> {
+export async function activeAgentsPerCapability(
+  db: Db,
+  since: Date,
+): Promise<{ task_type: string; task_version: number; agents: number }[]> {
   const rows = await db
     .selectFrom('agent_capabilities as c')
     .innerJoin('agents as a', 'a.id', 'c.agent_id')

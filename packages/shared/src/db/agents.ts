@@ -60,7 +60,11 @@ export async function upsertAgents(db: Db, agents: AgentRecord[]): Promise<void>
 /** Deletes these agents (their capabilities go with them); returns the ids deleted. */
 export async function deleteAgents(db: Db, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
-  const rows = await db.deleteFrom('agents').where('id', '=', sql<string>`any(${ids}::uuid[])`).returning('id').execute();
+  const rows = await db
+    .deleteFrom('agents')
+    .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+    .returning('id')
+    .execute();
   return rows.map((row) => row.id);
 }
 

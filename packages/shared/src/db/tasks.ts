@@ -54,7 +54,11 @@ export async function findTask(db: Db, id: string): Promise<Task | undefined> {
 /** Many tasks by id in one query; in the order asked, undefined for unknown ids. */
 export async function findTasks(db: Db, ids: string[]): Promise<(Task | undefined)[]> {
   if (ids.length === 0) return [];
-  const rows = await db.selectFrom('tasks').selectAll().where('id', '=', sql<string>`any(${ids}::uuid[])`).execute();
+  const rows = await db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+    .execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
   return ids.map((id) => byId.get(id.toLowerCase()));
 }
@@ -121,8 +125,20 @@ export async function recordClaims(db: Db, claims: ClaimRecord[]): Promise<numbe
 
 export type UnfinishedTask = Pick<
   Task,
-  | 'id' | 'test_id' | 'task_type' | 'task_version' | 'state' | 'posted_at' | 'agent_id' | 'claimed_at'
-  | 'ttl_s' | 'timeout_s' | 'retries' | 'attempts' | 'location_country' | 'location_region'
+  | 'id'
+  | 'test_id'
+  | 'task_type'
+  | 'task_version'
+  | 'state'
+  | 'posted_at'
+  | 'agent_id'
+  | 'claimed_at'
+  | 'ttl_s'
+  | 'timeout_s'
+  | 'retries'
+  | 'attempts'
+  | 'location_country'
+  | 'location_region'
 > & {
   /** Bytes of the task's task_data as JSON text (its data is fetched only when needed, see taskData). */
   data_bytes: number;
@@ -139,7 +155,22 @@ export async function listUnfinished(
 ): Promise<UnfinishedTask[]> {
   let query = db
     .selectFrom('tasks')
-    .select(['id', 'test_id', 'task_type', 'task_version', 'state', 'posted_at', 'agent_id', 'claimed_at', 'ttl_s', 'timeout_s', 'retries', 'attempts', 'location_country', 'location_region'])
+    .select([
+      'id',
+      'test_id',
+      'task_type',
+      'task_version',
+      'state',
+      'posted_at',
+      'agent_id',
+      'claimed_at',
+      'ttl_s',
+      'timeout_s',
+      'retries',
+      'attempts',
+      'location_country',
+      'location_region',
+    ])
     .select(sql<number>`octet_length(task_data::text)`.as('data_bytes'))
     .where('finished_at', 'is', null)
     .where('posted_at', '>=', range.from)
@@ -158,7 +189,11 @@ export const DATA_BYTES_PER_QUERY = 1_048_576;
 export async function* taskData(db: Db, tasks: { id: string; data_bytes: number }[]): AsyncGenerator<Map<string, JsonObject>> {
   for (const chunk of chunksByWeight(tasks, (task) => task.data_bytes, DATA_BYTES_PER_QUERY)) {
     const ids = chunk.map((task) => task.id);
-    const rows = await db.selectFrom('tasks').select(['id', 'task_data']).where('id', '=', sql<string>`any(${ids}::uuid[])`).execute();
+    const rows = await db
+      .selectFrom('tasks')
+      .select(['id', 'task_data'])
+      .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+      .execute();
     yield new Map(rows.map((row) => [row.id, row.task_data]));
   }
 }
@@ -200,7 +235,15 @@ export async function listTaskSizes(
 
 /** The tasks of a test run, oldest first, without their data (as listTaskSizes). */
 export async function testRunSizes(db: Db, testId: string, limit: number): Promise<{ id: string; bytes: number }[]> {
-  const rows = await db.selectFrom('tasks').select('id').select(dataBytes.as('bytes')).where('test_id', '=', testId).orderBy('posted_at').orderBy('id').limit(limit).execute();
+  const rows = await db
+    .selectFrom('tasks')
+    .select('id')
+    .select(dataBytes.as('bytes'))
+    .where('test_id', '=', testId)
+    .orderBy('posted_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
   return rows.map((row) => ({ ...row, bytes: Number(row.bytes) }));
 }
 
@@ -231,7 +274,10 @@ export async function testRunCounts(db: Db, testId: string) {
 }
 
 /** Per agent: the tasks it holds now, and those it completed and failed. */
-export async function countTasksByAgent(db: Db, agentIds: string[]): Promise<Map<string, { assigned: number; completed: number; failed: number }>> {
+export async function countTasksByAgent(
+  db: Db,
+  agentIds: string[],
+): Promise<Map<string, { assigned: number; completed: number; failed: number }>> {
   if (agentIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('tasks')
@@ -244,7 +290,9 @@ export async function countTasksByAgent(db: Db, agentIds: string[]): Promise<Map
     .where('agent_id', '=', sql<string>`any(${agentIds}::uuid[])`)
     .groupBy('agent_id')
     .execute();
-  return new Map(rows.map((row) => [row.agent_id!, { assigned: Number(row.assigned), completed: Number(row.completed), failed: Number(row.failed) }]));
+  return new Map(
+    rows.map((row) => [row.agent_id!, { assigned: Number(row.assigned), completed: Number(row.completed), failed: Number(row.failed) }]),
+  );
 }
 
 /**
@@ -273,7 +321,9 @@ export function createTaskStore(db: Db): TaskStore {
 }
 
 /** The task options of a stored task, as a TaskJob carries them. */
-export function taskOptionsOf(task: Pick<Task, 'ttl_s' | 'timeout_s' | 'retries' | 'location_country' | 'location_region'>): Partial<TaskJob> {
+export function taskOptionsOf(
+  task: Pick<Task, 'ttl_s' | 'timeout_s' | 'retries' | 'location_country' | 'location_region'>,
+): Partial<TaskJob> {
   return {
     ...(task.ttl_s !== null ? { task_ttl: task.ttl_s } : {}),
     ...(task.timeout_s !== null ? { task_timeout: task.timeout_s } : {}),

@@ -118,7 +118,13 @@ export class Dispatch extends DispatchScripts {
    * until Postgres has it — so a failure to queue the job is reported, not thrown: the reconciler
    * queues it again. `holder`: only this agent's claim may be answered (a bound agent token).
    */
-  async settle(taskId: string, outcome: TaskOutcome, now: number, holder?: string, onSubmitError?: (error: unknown) => void): Promise<AnswerReply> {
+  async settle(
+    taskId: string,
+    outcome: TaskOutcome,
+    now: number,
+    holder?: string,
+    onSubmitError?: (error: unknown) => void,
+  ): Promise<AnswerReply> {
     const reply = await this.answerTask(taskId, outcome, now, holder);
     if (reply.accepted) {
       await this.submitResult({
@@ -140,14 +146,27 @@ export class Dispatch extends DispatchScripts {
 
   async submitResults(jobs: ResultJob[]): Promise<void> {
     if (jobs.length === 0) return;
-    await this.results.addBulk(jobs.map((job) => ({ name: 'result' as const, data: job, opts: { ...RESULT_JOB_OPTIONS, jobId: job.task_id } })));
+    await this.results.addBulk(
+      jobs.map((job) => ({ name: 'result' as const, data: job, opts: { ...RESULT_JOB_OPTIONS, jobId: job.task_id } })),
+    );
   }
 
   /** Queues the results jobs of claims lost to silence or a timeout that ended in failure (not retried). */
   async submitLostClaims(lost: LostClaim[], now: number): Promise<void> {
     await this.submitResults(
       lost.flatMap(({ taskId, agentId, claimedAt, error, attempts }) =>
-        error === null ? [] : [{ task_id: taskId, outcome: { state: 'failed' as const, error }, finished_at: now, agent_id: agentId, claimed_at: claimedAt, attempts }],
+        error === null
+          ? []
+          : [
+              {
+                task_id: taskId,
+                outcome: { state: 'failed' as const, error },
+                finished_at: now,
+                agent_id: agentId,
+                claimed_at: claimedAt,
+                attempts,
+              },
+            ],
       ),
     );
   }
@@ -158,7 +177,15 @@ export class Dispatch extends DispatchScripts {
     for (;;) {
       const now = Date.now();
       const ids = await this.drainQueue(queue, reason, now, 500);
-      await this.submitResults(ids.map((id) => ({ task_id: id, outcome: { state: 'failed' as const, error: reason }, finished_at: now, agent_id: null, claimed_at: null })));
+      await this.submitResults(
+        ids.map((id) => ({
+          task_id: id,
+          outcome: { state: 'failed' as const, error: reason },
+          finished_at: now,
+          agent_id: null,
+          claimed_at: null,
+        })),
+      );
       count += ids.length;
       if (ids.length < 500) return count;
     }
@@ -171,12 +198,15 @@ export class Dispatch extends DispatchScripts {
     const flat = await this.redis.zrange(this.keys.claimsDirty, 0, limit - 1, 'WITHSCORES');
     const marks: { taskId: string; score: string }[] = [];
     for (let i = 0; i < flat.length; i += 2) marks.push({ taskId: flat[i]!, score: flat[i + 1]! });
-    const replies = await each<(string | null)[]>(this.redis, marks, (p, i) => p.hmget(this.keys.task(marks[i]!.taskId), 'state', 'agent', 'claimed_at', 'attempts'));
+    const replies = await each<(string | null)[]>(this.redis, marks, (p, i) =>
+      p.hmget(this.keys.task(marks[i]!.taskId), 'state', 'agent', 'claimed_at', 'attempts'),
+    );
     const records: ClaimRecord[] = [];
     marks.forEach(({ taskId }, index) => {
       const [state, agent, claimedAt, attempts] = replies[index]!;
       // A task already answered gets its claim written with its outcome: one update instead of two.
-      if (state === 'claimed' && agent && claimedAt) records.push({ task_id: taskId, agent_id: agent, claimed_at: Number(claimedAt), attempts: Number(attempts ?? 1) });
+      if (state === 'claimed' && agent && claimedAt)
+        records.push({ task_id: taskId, agent_id: agent, claimed_at: Number(claimedAt), attempts: Number(attempts ?? 1) });
     });
     return { records, marks };
   }
@@ -208,7 +238,9 @@ export class Dispatch extends DispatchScripts {
    */
   async unsavedOutcomes(before: number, limit: number): Promise<UnsavedOutcome[]> {
     const ids = await this.redis.zrangebyscore(this.keys.unsaved, '-inf', before, 'LIMIT', 0, limit);
-    const replies = await each<(string | null)[]>(this.redis, ids, (p, i) => p.hmget(this.keys.task(ids[i]!), 'state', 'outcome', 'finished_at', 'agent', 'claimed_at'));
+    const replies = await each<(string | null)[]>(this.redis, ids, (p, i) =>
+      p.hmget(this.keys.task(ids[i]!), 'state', 'outcome', 'finished_at', 'agent', 'claimed_at'),
+    );
     const found: UnsavedOutcome[] = [];
     for (const [index, taskId] of ids.entries()) {
       const [state, outcome, finishedAt, agent, claimedAt] = replies[index]!;
@@ -217,7 +249,13 @@ export class Dispatch extends DispatchScripts {
         found.push({ taskId, job: null });
         continue;
       }
-      const job = { task_id: taskId, outcome: jobOutcome(JSON.parse(outcome) as TaskOutcome) as JobOutcome, finished_at: Number(finishedAt), agent_id: agent ?? null, claimed_at: claimedAt ? Number(claimedAt) : null };
+      const job = {
+        task_id: taskId,
+        outcome: jobOutcome(JSON.parse(outcome) as TaskOutcome) as JobOutcome,
+        finished_at: Number(finishedAt),
+        agent_id: agent ?? null,
+        claimed_at: claimedAt ? Number(claimedAt) : null,
+      };
       found.push({ taskId, job });
     }
     return found;
@@ -317,14 +355,19 @@ export class Dispatch extends DispatchScripts {
     const inProgress = replies[3 * names.length] as Record<string, string>;
     const stats = replies[3 * names.length + 1] as Record<string, string>;
     const heads = names.map((_, index) => replies[3 * index + 1] as string | null);
-    const postedAt = await each<string | null>(this.redis, names, (p, index) => p.hget(queueKeys(this.prefix, names[index]!).jobPrefix + (heads[index] ?? ''), JOB_FIELD.timestamp));
+    const postedAt = await each<string | null>(this.redis, names, (p, index) =>
+      p.hget(queueKeys(this.prefix, names[index]!).jobPrefix + (heads[index] ?? ''), JOB_FIELD.timestamp),
+    );
     return names.map((name, index) => ({
       queue: name,
       waiting: replies[3 * index] as number,
       oldestPostedAt: postedAt[index] ? Number(postedAt[index]) : null,
       paused: replies[3 * index + 2] === 1,
       inProgress: Math.max(0, Number(inProgress[name] ?? 0)),
-      events: Object.fromEntries(QUEUE_EVENTS.map((event) => [event, Number(stats[`${event}:${name}`] ?? 0)])) as Record<QueueEvent, number>,
+      events: Object.fromEntries(QUEUE_EVENTS.map((event) => [event, Number(stats[`${event}:${name}`] ?? 0)])) as Record<
+        QueueEvent,
+        number
+      >,
     }));
   }
 
@@ -456,7 +499,11 @@ function agentRecord(id: string, hash: Record<string, string>): AgentRecord {
 }
 
 /** Runs one command per item in one round trip; the replies in order (a failed command throws). */
-async function each<T>(redis: Redis, items: readonly unknown[], add: (pipeline: ReturnType<Redis['pipeline']>, index: number) => void): Promise<T[]> {
+async function each<T>(
+  redis: Redis,
+  items: readonly unknown[],
+  add: (pipeline: ReturnType<Redis['pipeline']>, index: number) => void,
+): Promise<T[]> {
   if (items.length === 0) return [];
   const pipeline = redis.pipeline();
   items.forEach((_, index) => add(pipeline, index));

@@ -31,13 +31,32 @@ export type JobState = 'ok' | 'failing' | 'stalled';
 type Keys = Pick<DispatchKeys, 'jobs' | 'jobRuns'>;
 
 /** Records one run of a job: `error` when it failed. Returns the job's health after it. */
-export async function recordJobRun(redis: Redis, keys: Keys, job: string, everyMs: number, error: string | null, now = Date.now()): Promise<JobHealth> {
+export async function recordJobRun(
+  redis: Redis,
+  keys: Keys,
+  job: string,
+  everyMs: number,
+  error: string | null,
+  now = Date.now(),
+): Promise<JobHealth> {
   const before = parse(job, await redis.hget(keys.jobs, job));
   const health: JobHealth =
     error === null
       ? { job, everyMs, lastRunAt: now, lastOkAt: now, failures: 0, failingSince: null, error: null }
-      : { job, everyMs, lastRunAt: now, lastOkAt: before?.lastOkAt ?? null, failures: (before?.failures ?? 0) + 1, failingSince: before?.failingSince ?? now, error };
-  await redis.multi().hset(keys.jobs, job, JSON.stringify(health)).hincrby(keys.jobRuns, `${job}:${error === null ? 'ok' : 'failed'}`, 1).exec();
+      : {
+          job,
+          everyMs,
+          lastRunAt: now,
+          lastOkAt: before?.lastOkAt ?? null,
+          failures: (before?.failures ?? 0) + 1,
+          failingSince: before?.failingSince ?? now,
+          error,
+        };
+  await redis
+    .multi()
+    .hset(keys.jobs, job, JSON.stringify(health))
+    .hincrby(keys.jobRuns, `${job}:${error === null ? 'ok' : 'failed'}`, 1)
+    .exec();
   return health;
 }
 
@@ -78,7 +97,8 @@ export function jobState(health: JobHealth, now = Date.now()): JobState {
 export function describeJob(health: JobHealth, now = Date.now()): string {
   const state = jobState(health, now);
   if (state === 'stalled') return `stalled: not run since ${new Date(health.lastRunAt).toISOString()}`;
-  if (state === 'failing') return `failing since ${new Date(health.failingSince ?? health.lastRunAt).toISOString()} (${health.failures} runs): ${health.error}`;
+  if (state === 'failing')
+    return `failing since ${new Date(health.failingSince ?? health.lastRunAt).toISOString()} (${health.failures} runs): ${health.error}`;
   return 'ok';
 }
 

@@ -49,7 +49,9 @@ const read = (path: string) => readFileSync(new URL(`../../lua/${path}`, import.
 
 /** A script's text with its `--- @include "name"` lines replaced by lua/includes/name.lua (`bullmq`: generated). */
 const withIncludes = (lua: string) =>
-  lua.replace(/^--- @include "([\w-]+)"$/gm, (_, include: string) => (include === 'bullmq' ? luaInclude() : read(`includes/${include}.lua`)));
+  lua.replace(/^--- @include "([\w-]+)"$/gm, (_, include: string) =>
+    include === 'bullmq' ? luaInclude() : read(`includes/${include}.lua`),
+  );
 
 const sources = new Map<ScriptName, { lua: string; numberOfKeys?: number }>();
 function source(name: ScriptName) {
@@ -101,7 +103,13 @@ export interface LostClaim {
 function lostClaims(reply: string[]): LostClaim[] {
   const lost: LostClaim[] = [];
   for (let i = 0; i < reply.length; i += 5) {
-    lost.push({ taskId: reply[i]!, agentId: reply[i + 1]!, claimedAt: Number(reply[i + 2]), error: reply[i + 3] || null, attempts: Number(reply[i + 4]) });
+    lost.push({
+      taskId: reply[i]!,
+      agentId: reply[i + 1]!,
+      claimedAt: Number(reply[i + 2]),
+      error: reply[i + 3] || null,
+      attempts: Number(reply[i + 4]),
+    });
   }
   return lost;
 }
@@ -144,8 +152,17 @@ export class DispatchScripts {
   async claimTasks(poll: AgentPoll): Promise<ClaimedJob[]> {
     const k = this.keys;
     const keys = [
-      k.agentsSeen, k.agent(poll.agentId), k.agentsDirty, k.claimsDirty, k.held(poll.agentId),
-      k.stats, k.inProgress, k.holders, k.expiry, k.deadlines, k.pollRate(poll.agentId, Math.floor(poll.now / 1000)),
+      k.agentsSeen,
+      k.agent(poll.agentId),
+      k.agentsDirty,
+      k.claimsDirty,
+      k.held(poll.agentId),
+      k.stats,
+      k.inProgress,
+      k.holders,
+      k.expiry,
+      k.deadlines,
+      k.pollRate(poll.agentId, Math.floor(poll.now / 1000)),
     ];
     const args = [
       poll.agentId,
@@ -266,8 +283,17 @@ export class DispatchScripts {
     const k = this.keys;
     return lostClaims(
       (await this.call('timeoutTasks')(
-        k.deadlines, k.unsaved, k.stats, k.inProgress, k.holders, k.agentsSeen,
-        now, k.taskPrefix, k.heldPrefix, this.prefix, max,
+        k.deadlines,
+        k.unsaved,
+        k.stats,
+        k.inProgress,
+        k.holders,
+        k.agentsSeen,
+        now,
+        k.taskPrefix,
+        k.heldPrefix,
+        this.prefix,
+        max,
       )) as string[],
     );
   }
@@ -293,8 +319,17 @@ export class DispatchScripts {
     const k = this.keys;
     const outcome: TaskOutcome = { state: 'failed', error: 'cancelled' };
     const reply = (await this.call('cancelTask')(
-      k.task(taskId), k.unsaved, k.stats, k.inProgress, k.holders,
-      taskId, now, JSON.stringify(outcome), k.heldPrefix, this.prefix, queue,
+      k.task(taskId),
+      k.unsaved,
+      k.stats,
+      k.inProgress,
+      k.holders,
+      taskId,
+      now,
+      JSON.stringify(outcome),
+      k.heldPrefix,
+      this.prefix,
+      queue,
     )) as string[];
     if (reply[0] !== REPLY.cancelled) {
       return {
@@ -316,8 +351,16 @@ export class DispatchScripts {
   async releaseClaim(taskId: string, agentId: string, jobData: string, postedAt: number): Promise<boolean> {
     const k = this.keys;
     const released = await this.call('releaseClaim')(
-      k.task(taskId), k.held(agentId), k.holders, k.inProgress, k.deadlines,
-      taskId, agentId, this.prefix, jobData, postedAt,
+      k.task(taskId),
+      k.held(agentId),
+      k.holders,
+      k.inProgress,
+      k.deadlines,
+      taskId,
+      agentId,
+      this.prefix,
+      jobData,
+      postedAt,
     );
     return released === 1;
   }

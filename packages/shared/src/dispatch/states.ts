@@ -15,7 +15,8 @@
 export const LIVE_STATES = ['waiting', 'claimed', 'answered', 'done'] as const;
 export type LiveState = (typeof LIVE_STATES)[number];
 
-export const isLiveState = (value: string | null | undefined): value is LiveState => (LIVE_STATES as readonly string[]).includes(value ?? '');
+export const isLiveState = (value: string | null | undefined): value is LiveState =>
+  (LIVE_STATES as readonly string[]).includes(value ?? '');
 
 /**
  * What the scripts answer, decoded in one place (dispatch.ts): besides data, one of these words.
@@ -32,7 +33,18 @@ export const REPLY = {
 } as const;
 
 /** Events counted per queue in Redis (`afm_tasks_<event>_total`): each way a task moves on, by cause. */
-export const QUEUE_EVENTS = ['posted', 'claimed', 'completed', 'failed', 'ttl_expired', 'timed_out', 'agent_silent', 'drained', 'retried', 'cancelled'] as const;
+export const QUEUE_EVENTS = [
+  'posted',
+  'claimed',
+  'completed',
+  'failed',
+  'ttl_expired',
+  'timed_out',
+  'agent_silent',
+  'drained',
+  'retried',
+  'cancelled',
+] as const;
 export type QueueEvent = (typeof QUEUE_EVENTS)[number];
 
 /** An agent is active while it was seen within AGENT_ACTIVE_THRESHOLD: seen at or after this time (ms). */

@@ -60,7 +60,14 @@ export class TaskQueues {
       // The task hash comes first, so the claim finds the options; an existing one keeps its state.
       const key = this.keys.task(task.task_id);
       bookkeeping.hsetnx(key, 'state', 'waiting');
-      bookkeeping.hset(key, 'queue', name, ...(ttl !== undefined ? ['ttl', ttl] : []), ...(timeout !== undefined ? ['timeout', timeout] : []), ...(retries !== undefined ? ['retries', retries] : []));
+      bookkeeping.hset(
+        key,
+        'queue',
+        name,
+        ...(ttl !== undefined ? ['ttl', ttl] : []),
+        ...(timeout !== undefined ? ['timeout', timeout] : []),
+        ...(retries !== undefined ? ['retries', retries] : []),
+      );
       if (ttl !== undefined) bookkeeping.zadd(this.keys.expiry, 'NX', postedAt + ttl * 1000, task.task_id);
     }
     await Promise.all([bookkeeping.exec(), this.byName(name).add(task.task_type, task, { jobId: task.task_id, timestamp: postedAt })]);

@@ -12,7 +12,11 @@ export const WORKER_STALE_MS = 10_000;
 const FORGET_MS = 3_600_000;
 
 export async function workerBeat(redis: Redis, keys: Pick<DispatchKeys, 'workers'>, workerId: string, now = Date.now()): Promise<void> {
-  await redis.multi().zadd(keys.workers, now, workerId).zremrangebyscore(keys.workers, '-inf', now - FORGET_MS).exec();
+  await redis
+    .multi()
+    .zadd(keys.workers, now, workerId)
+    .zremrangebyscore(keys.workers, '-inf', now - FORGET_MS)
+    .exec();
 }
 
 export async function workerRetired(redis: Redis, keys: Pick<DispatchKeys, 'workers'>, workerId: string): Promise<void> {

@@ -49,10 +49,18 @@ export async function showAgent(deps: Deps, id: string, now = Date.now()): Promi
   return { ...summary!, held };
 }
 
-async function describeAgents(deps: Deps, agents: Omit<AgentSummary, 'active' | 'capabilities' | 'tasks'>[], now: number): Promise<AgentSummary[]> {
+async function describeAgents(
+  deps: Deps,
+  agents: Omit<AgentSummary, 'active' | 'capabilities' | 'tasks'>[],
+  now: number,
+): Promise<AgentSummary[]> {
   if (agents.length === 0) return [];
   const ids = agents.map((agent) => agent.id);
-  const [capabilities, counts, seen] = await Promise.all([capabilitiesOf(deps.db, ids), countTasksByAgent(deps.db, ids), deps.dispatch.lastSeen(ids)]);
+  const [capabilities, counts, seen] = await Promise.all([
+    capabilitiesOf(deps.db, ids),
+    countTasksByAgent(deps.db, ids),
+    deps.dispatch.lastSeen(ids),
+  ]);
   const since = deps.dispatch.activeSince(now);
   return agents.map((agent, index) => {
     // Redis has the freshest last-seen time; Postgres follows within a second.

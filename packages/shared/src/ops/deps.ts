@@ -40,7 +40,12 @@ export async function openOps(config: Config): Promise<OpenedOps> {
     await closeAll();
     throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Postgres at ${maskSecret(config.DATABASE_URI)}: ${(error as Error).message}`);
   }
-  const dispatch = new Dispatch({ commands: redis, queues: redis, prefix: config.QUEUE_PREFIX, agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD });
+  const dispatch = new Dispatch({
+    commands: redis,
+    queues: redis,
+    prefix: config.QUEUE_PREFIX,
+    agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
+  });
   return {
     db,
     dispatch,

@@ -34,7 +34,11 @@ type Deps = Pick<OpsDeps, 'db' | 'dispatch'>;
 export async function listQueues(deps: Deps, now = Date.now()): Promise<QueueSummary[]> {
   const states = await deps.dispatch.queueStates();
   if (states.length === 0) return [];
-  const located = await activeAgentsByLocation(deps, states.map((state) => state.queue), now);
+  const located = await activeAgentsByLocation(
+    deps,
+    states.map((state) => state.queue),
+    now,
+  );
   return states.flatMap((state) => {
     const parsed = parseTaskQueueName(state.queue);
     if (!parsed) return [];
@@ -73,7 +77,10 @@ async function activeAgentsByLocation(deps: Deps, names: string[], now: number):
         row.country?.toUpperCase() === country &&
         (!region || row.region?.toUpperCase() === region),
     );
-    counts.set(queue.name, matching.reduce((sum, row) => sum + Number(row.agents), 0));
+    counts.set(
+      queue.name,
+      matching.reduce((sum, row) => sum + Number(row.agents), 0),
+    );
   }
   return counts;
 }
@@ -84,7 +91,10 @@ async function queuesOf(deps: Deps, type: string, version?: number): Promise<Que
     (queue) => queue.task_type === type && (version === undefined || queue.task_version === version),
   );
   if (matching.length === 0) {
-    throw new AfmError('AFM_ERR_VALIDATION', `no queue for task type ${JSON.stringify(type)}${version === undefined ? '' : ` version ${version}`}`);
+    throw new AfmError(
+      'AFM_ERR_VALIDATION',
+      `no queue for task type ${JSON.stringify(type)}${version === undefined ? '' : ` version ${version}`}`,
+    );
   }
   return matching;
 }

@@ -37,7 +37,8 @@ function fitting(sizes: { bytes: number }[]): number {
 }
 
 /** The tasks of these ids, in this order. */
-const inOrder = async (deps: Pick<OpsDeps, 'db'>, ids: string[]): Promise<Task[]> => (await findTasks(deps.db, ids)).filter((task): task is Task => task !== undefined);
+const inOrder = async (deps: Pick<OpsDeps, 'db'>, ids: string[]): Promise<Task[]> =>
+  (await findTasks(deps.db, ids)).filter((task): task is Task => task !== undefined);
 
 export async function listTasks(
   deps: Pick<OpsDeps, 'db'>,
@@ -49,7 +50,10 @@ export async function listTasks(
   const chosen = candidates.slice(0, count);
   const last = chosen[chosen.length - 1];
   return {
-    items: await inOrder(deps, chosen.map((row) => row.id)),
+    items: await inOrder(
+      deps,
+      chosen.map((row) => row.id),
+    ),
     next_cursor: candidates.length > count && last ? encodeCursor(last.posted_at, last.id) : null,
   };
 }
@@ -60,8 +64,18 @@ export type TestRunSummary = Awaited<ReturnType<typeof testRunCounts>>;
  * One test run (a BPMS process instance): counts per state over all its tasks, and its tasks, oldest
  * first — up to `limit` of them and LIST_DATA_BYTES of their data and results.
  */
-export async function testRun(deps: Pick<OpsDeps, 'db'>, testId: string, limit = 1000): Promise<{ summary: TestRunSummary; tasks: Task[] }> {
+export async function testRun(
+  deps: Pick<OpsDeps, 'db'>,
+  testId: string,
+  limit = 1000,
+): Promise<{ summary: TestRunSummary; tasks: Task[] }> {
   const [summary, sizes] = await Promise.all([testRunCounts(deps.db, testId), testRunSizes(deps.db, testId, limit)]);
   if (summary.total === 0) throw new AfmError('AFM_ERR_TASK_NOT_FOUND', `no task with test_id ${testId}`);
-  return { summary, tasks: await inOrder(deps, sizes.slice(0, fitting(sizes)).map((row) => row.id)) };
+  return {
+    summary,
+    tasks: await inOrder(
+      deps,
+      sizes.slice(0, fitting(sizes)).map((row) => row.id),
+    ),
+  };
 }

@@ -27,7 +27,10 @@ const EVERY_SECOND = 1_000;
 
 export const MAINTENANCE_JOB_TABLE: Record<MaintenanceJobName, MaintenanceJob> = {
   sync: { everyMs: (_deps, options) => options.syncEveryMs ?? EVERY_SECOND, run: (deps) => sync(deps) },
-  reconcile: { everyMs: (_deps, options) => options.syncEveryMs ?? EVERY_SECOND, run: (deps, options) => reconcile(deps, Date.now(), options.reconcileGraceMs) },
+  reconcile: {
+    everyMs: (_deps, options) => options.syncEveryMs ?? EVERY_SECOND,
+    run: (deps, options) => reconcile(deps, Date.now(), options.reconcileGraceMs),
+  },
   deadlines: { everyMs: (_deps, options) => options.syncEveryMs ?? EVERY_SECOND, run: (deps) => deadlines(deps) },
   cleanup: { everyMs: (deps) => (deps.config.AUTO_CLEANUP ? deps.config.CLEANUP_INTERVAL * 1000 : null), run: (deps) => cleanup(deps) },
 };

@@ -17,9 +17,16 @@ export async function expireTasks(deps: Deps, now: number): Promise<number> {
   const expired = await deps.dispatch.expireTasks(now, PAGE);
   if (expired.length > 0) {
     await deps.dispatch.submitResults(
-      expired.map(({ taskId, error }) => ({ task_id: taskId, outcome: { state: 'failed' as const, error }, finished_at: now, agent_id: null, claimed_at: null })),
+      expired.map(({ taskId, error }) => ({
+        task_id: taskId,
+        outcome: { state: 'failed' as const, error },
+        finished_at: now,
+        agent_id: null,
+        claimed_at: null,
+      })),
     );
-    for (const { taskId } of expired) deps.logger.info({ event: 'task.ttl_expired', task_id: taskId }, 'task failed: not claimed within its task_ttl');
+    for (const { taskId } of expired)
+      deps.logger.info({ event: 'task.ttl_expired', task_id: taskId }, 'task failed: not claimed within its task_ttl');
   }
   return expired.length;
 }

@@ -8,7 +8,13 @@ type Deps = Pick<WorkerDeps, 'dispatch' | 'logger'>;
  * Claims lost to silence or a timeout: queues the failures for Postgres and wakes a poll for each task
  * that went back to its queue. `cause` names the event logged for a failed task. Returns how many failed.
  */
-export async function settleLostClaims(deps: Deps, lost: LostClaim[], now: number, cause: 'agent_silent' | 'timed_out', why: string): Promise<number> {
+export async function settleLostClaims(
+  deps: Deps,
+  lost: LostClaim[],
+  now: number,
+  cause: 'agent_silent' | 'timed_out',
+  why: string,
+): Promise<number> {
   try {
     await deps.dispatch.submitLostClaims(lost, now);
   } catch (error) {

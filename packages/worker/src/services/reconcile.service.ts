@@ -49,7 +49,11 @@ export async function requeueUnsavedResults(deps: Deps, now: number): Promise<nu
  * runs once per task, shortly after it was posted (a watermark remembers how far it got), and over all
  * unfinished tasks when Redis lost its data (the epoch key is gone).
  */
-export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCILE_GRACE_MS): Promise<{ requeuedTasks: number; restoredClaims: number }> {
+export async function reconcileTasks(
+  deps: Deps,
+  now: number,
+  graceMs = RECONCILE_GRACE_MS,
+): Promise<{ requeuedTasks: number; restoredClaims: number }> {
   const { dispatch } = deps;
   const { epoch, watermark } = await dispatch.reconcileMarks();
   const from = new Date(epoch !== null && watermark !== null ? watermark : 0);
@@ -62,7 +66,10 @@ export async function reconcileTasks(deps: Deps, now: number, graceMs = RECONCIL
   for (;;) {
     const tasks = await listUnfinished(deps.db, { from, to, limit: BATCH, ...(after ? { after } : {}) });
     if (tasks.length === 0) break;
-    const located = tasks.map((task) => ({ ...task, queue: taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location) }));
+    const located = tasks.map((task) => ({
+      ...task,
+      queue: taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location),
+    }));
     const toQueue: UnfinishedTask[] = [];
     for (const task of await dispatch.unknownTasks(located)) {
       if (task.state === 'claimed' && task.agent_id && task.claimed_at) {

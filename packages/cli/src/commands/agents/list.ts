@@ -13,31 +13,39 @@ export class AgentsListCommand extends AdminCommand {
   });
 
   active = Option.Boolean('--active', { description: 'Only active agents (--no-active: only inactive ones)' });
-  limit = Option.String('--limit', '100', { description: 'Agents per page (1-1000)', validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]) });
+  limit = Option.String('--limit', '100', {
+    description: 'Agents per page (1-1000)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]),
+  });
   cursor = Option.String('--cursor', { description: 'Continue after a previous page (its next_cursor)' });
 
   async run() {
     const page = await this.withOps((ops) =>
-      listAgents(ops, this.active === undefined ? {} : { active: this.active }, { limit: Number(this.limit), ...(this.cursor ? { cursor: this.cursor } : {}) }),
+      listAgents(ops, this.active === undefined ? {} : { active: this.active }, {
+        limit: Number(this.limit),
+        ...(this.cursor ? { cursor: this.cursor } : {}),
+      }),
     );
     const agents = page.items;
-    this.print(page, () =>
-      (agents.length === 0
-        ? 'no agents\n'
-        : table(
-            ['AGENT', 'NAME', 'ACTIVE', 'LOCATION', 'LAST SEEN', 'CAPABILITIES', 'ASSIGNED', 'COMPLETED', 'FAILED'],
-            agents.map((agent) => [
-              agent.id,
-              agent.name,
-              agent.active ? 'yes' : 'no',
-              agent.country ? `${agent.country}/${agent.region}` : null,
-              isoUtc(agent.last_seen),
-              agent.capabilities.map((c) => `${c.task_type} v${c.task_version}`).join(', ') || null,
-              agent.tasks.assigned,
-              agent.tasks.completed,
-              agent.tasks.failed,
-            ]),
-          )) + (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}\n` : ''),
+    this.print(
+      page,
+      () =>
+        (agents.length === 0
+          ? 'no agents\n'
+          : table(
+              ['AGENT', 'NAME', 'ACTIVE', 'LOCATION', 'LAST SEEN', 'CAPABILITIES', 'ASSIGNED', 'COMPLETED', 'FAILED'],
+              agents.map((agent) => [
+                agent.id,
+                agent.name,
+                agent.active ? 'yes' : 'no',
+                agent.country ? `${agent.country}/${agent.region}` : null,
+                isoUtc(agent.last_seen),
+                agent.capabilities.map((c) => `${c.task_type} v${c.task_version}`).join(', ') || null,
+                agent.tasks.assigned,
+                agent.tasks.completed,
+                agent.tasks.failed,
+              ]),
+            )) + (page.next_cursor ? `\nmore: --cursor ${page.next_cursor}\n` : ''),
     );
   }
 }

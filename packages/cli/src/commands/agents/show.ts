@@ -37,7 +37,7 @@ export class AgentsDropCommand extends AdminCommand {
   static override paths = [['agents', 'drop']];
   static override usage = Command.Usage({
     category: 'Agents',
-    description: 'Forget an agent now; the tasks it holds fail as a silent agent\'s would',
+    description: "Forget an agent now; the tasks it holds fail as a silent agent's would",
     details: 'Its late results are refused. The agent registers again if it ever polls.',
   });
 

@@ -8,7 +8,8 @@ export class QueuesDrainCommand extends AdminCommand {
   static override usage = Command.Usage({
     category: 'Queues',
     description: 'Fail every waiting task of a type with a reason',
-    details: 'The reason becomes each task\'s `task_error`, which the BPMS sees on `GET /task/<id>`. Tasks already handed to agents are not touched.',
+    details:
+      "The reason becomes each task's `task_error`, which the BPMS sees on `GET /task/<id>`. Tasks already handed to agents are not touched.",
     examples: [['Give up on a retired check', '$0 queues drain http-get --reason "check retired"']],
   });
 

@@ -7,7 +7,10 @@ export class QueuesListCommand extends AdminCommand {
   static override usage = Command.Usage({
     category: 'Queues',
     description: 'Show every task queue: waiting, in progress, oldest waiting age, paused',
-    examples: [['As a table', '$0 queues'], ['For scripts', '$0 queues --json']],
+    examples: [
+      ['As a table', '$0 queues'],
+      ['For scripts', '$0 queues --json'],
+    ],
   });
 
   async run() {

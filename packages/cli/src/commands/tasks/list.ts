@@ -21,7 +21,10 @@ export class TasksListCommand extends AdminCommand {
   version = Option.String('--version', { description: 'Only tasks of this version', validator: t.isNumber() });
   state = Option.String('--state', { description: `Only tasks in this state: ${TASK_STATES.join('|')}` });
   agent = Option.String('--agent', { description: 'Only tasks handed to this agent' });
-  limit = Option.String('--limit', '50', { description: 'Tasks per page (1-1000)', validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]) });
+  limit = Option.String('--limit', '50', {
+    description: 'Tasks per page (1-1000)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]),
+  });
   cursor = Option.String('--cursor', { description: 'Continue after a previous page (its next_cursor)' });
 
   async run() {
@@ -35,7 +38,9 @@ export class TasksListCommand extends AdminCommand {
       ...(this.version !== undefined ? { version: this.version } : {}),
       ...(this.state !== undefined ? { state: this.state as TaskState } : {}),
     };
-    const page = await this.withOps((ops) => listTasks(ops, filter, { limit: Number(this.limit), ...(this.cursor ? { cursor: this.cursor } : {}) }));
+    const page = await this.withOps((ops) =>
+      listTasks(ops, filter, { limit: Number(this.limit), ...(this.cursor ? { cursor: this.cursor } : {}) }),
+    );
     this.print(page, () => {
       const rows = page.items.map((task) => [
         task.id,

@@ -49,7 +49,11 @@ export async function readyz(url: string): Promise<Readyz> {
 
 /** Waits until every replica's /readyz satisfies `check`. */
 export async function waitReadyz(fleet: Fleet, what: string, check: (state: Readyz) => boolean, timeoutMs = 20_000): Promise<void> {
-  await waitFor(async () => (await Promise.all(fleet.urls().map(readyz))).every(check), { timeoutMs, intervalMs: 100, what: `/readyz: ${what}` });
+  await waitFor(async () => (await Promise.all(fleet.urls().map(readyz))).every(check), {
+    timeoutMs,
+    intervalMs: 100,
+    what: `/readyz: ${what}`,
+  });
 }
 
 export async function startFleet(label: string): Promise<Fleet> {
@@ -57,7 +61,9 @@ export async function startFleet(label: string): Promise<Fleet> {
   // Child processes get the storage keys from the config and these settings explicitly.
   const overrides = SETTINGS;
   const ports = await Promise.all([freePort(), freePort()]);
-  const replicas: Replica[] = await Promise.all(ports.map(async (port) => ({ ...(await spawnReplica(env.config, port, overrides)), port })));
+  const replicas: Replica[] = await Promise.all(
+    ports.map(async (port) => ({ ...(await spawnReplica(env.config, port, overrides)), port })),
+  );
   const fleet: Fleet = {
     env,
     db: createDb(env.config.DATABASE_URI, { max: 2 }),

@@ -107,7 +107,13 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
   async function postOne(): Promise<boolean> {
     const id = randomUUID();
     const n = sequence++;
-    const reply = await send(pick(), 'POST', '/task', { task_id: id, test_id: randomUUID(), task_type: type, task_version: 1, task_data: { n } });
+    const reply = await send(pick(), 'POST', '/task', {
+      task_id: id,
+      test_id: randomUUID(),
+      task_type: type,
+      task_version: 1,
+      task_data: { n },
+    });
     if ('error' in reply) {
       // A refused connection never carried the request; any other error may have come after AFM took it.
       if (reply.error !== 'ECONNREFUSED') ledger.uncertainTasks.add(id);

@@ -21,7 +21,22 @@ export interface OwnRedis {
 export async function startOwnRedis(): Promise<OwnRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'afm-fault-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--logfile', join(dir, 'redis.log')];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--save',
+    '',
+    '--logfile',
+    join(dir, 'redis.log'),
+  ];
   let child: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
 

@@ -66,7 +66,13 @@ export function lostAnswersBound(ledger: Ledger, maxTasks: number): number {
  * agent is silent), then checks. `maxLost`: how many accepted tasks may have been handed out by a poll
  * whose answer never reached its agent (0 when no poll failed).
  */
-export async function verifyLedger(db: Kysely<Database>, config: Config, ledger: Ledger, maxLost: number, settleMs = 60_000): Promise<Figures> {
+export async function verifyLedger(
+  db: Kysely<Database>,
+  config: Config,
+  ledger: Ledger,
+  maxLost: number,
+  settleMs = 60_000,
+): Promise<Figures> {
   expect(ledger.unexpected, 'answers no client should see').toEqual([]);
   const ids = [...ledger.tasks.keys(), ...ledger.uncertainTasks];
   const stored = await waitFor(
@@ -85,7 +91,10 @@ export async function verifyLedger(db: Kysely<Database>, config: Config, ledger:
   // which also covers hand-outs whose answer was lost.
   const twice = [...ledger.deliveries].filter(([, agents]) => agents.length > 1);
   expect(twice, 'tasks handed out more than once').toEqual([]);
-  expect(stored.filter((row) => row.attempts > 1).map((row) => row.id), 'tasks claimed more than once').toEqual([]);
+  expect(
+    stored.filter((row) => row.attempts > 1).map((row) => row.id),
+    'tasks claimed more than once',
+  ).toEqual([]);
 
   const notStored = [...ledger.results].filter(([id, result]) => {
     const row = byId.get(id);
@@ -106,9 +115,22 @@ export async function verifyLedger(db: Kysely<Database>, config: Config, ledger:
   const results = createResultsQueue(redis, config.QUEUE_PREFIX);
   try {
     // A dead worker's jobs return to the queue only when their locks expire; they are then no-ops.
-    const left = async () => ({ ...(await results.getJobCounts('waiting', 'active', 'delayed', 'failed')), unsaved: await redis.zcard(dispatchKeys(config.QUEUE_PREFIX).unsaved) });
-    await waitFor(async () => Object.values(await left()).every((n) => n === 0), { timeoutMs: settleMs, intervalMs: 250, what: 'an empty results queue' }).catch(async () => {
-      expect(await left(), 'results queue and results not yet in Postgres').toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0, unsaved: 0 });
+    const left = async () => ({
+      ...(await results.getJobCounts('waiting', 'active', 'delayed', 'failed')),
+      unsaved: await redis.zcard(dispatchKeys(config.QUEUE_PREFIX).unsaved),
+    });
+    await waitFor(async () => Object.values(await left()).every((n) => n === 0), {
+      timeoutMs: settleMs,
+      intervalMs: 250,
+      what: 'an empty results queue',
+    }).catch(async () => {
+      expect(await left(), 'results queue and results not yet in Postgres').toEqual({
+        waiting: 0,
+        active: 0,
+        delayed: 0,
+        failed: 0,
+        unsaved: 0,
+      });
     });
   } finally {
     await results.close();
@@ -117,7 +139,13 @@ export async function verifyLedger(db: Kysely<Database>, config: Config, ledger:
 
   const lostInFlight = stored.filter((row) => !ledger.deliveries.has(row.id)).length;
   expect(lostInFlight, 'tasks handed out by polls whose answer was lost').toBeLessThanOrEqual(maxLost);
-  return { accepted: ledger.tasks.size, uncertain: ledger.uncertainTasks.size, results: ledger.results.size, lostInFlight, counts: ledger.counts };
+  return {
+    accepted: ledger.tasks.size,
+    uncertain: ledger.uncertainTasks.size,
+    results: ledger.results.size,
+    lostInFlight,
+    counts: ledger.counts,
+  };
 }
 
 /** Prints a fault test's figures (what the closing notes and SECURITY.md quote). */

@@ -10,7 +10,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('task_version', 'integer', (col) => col.notNull())
     .addColumn('task_data', 'jsonb', (col) => col.notNull())
     .addColumn('state', 'text', (col) =>
-      col.notNull().defaultTo('waiting').check(sql`state in ('waiting', 'claimed', 'completed', 'failed')`),
+      col
+        .notNull()
+        .defaultTo('waiting')
+        .check(sql`state in ('waiting', 'claimed', 'completed', 'failed')`),
     )
     .addColumn('posted_at', 'timestamptz', (col) => col.notNull())
     .addColumn('claimed_at', 'timestamptz')
