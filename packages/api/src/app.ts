@@ -1,6 +1,6 @@
 /**
- * `buildApp(deps)` returns an unstarted Fastify app serving protocol v1 (SPEC §2). It holds no state of
- * its own: everything lives in Redis and Postgres, so any replica can serve any request (SPEC §4.5).
+ * `buildApp(deps)` returns an unstarted Fastify app serving protocol v1 (docs/protocol.md). It holds no state of
+ * its own: everything lives in Redis and Postgres, so any replica can serve any request (invariant 5).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';

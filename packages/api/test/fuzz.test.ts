@@ -1,4 +1,4 @@
-// Issue 8 / SPEC §4 invariant 6, property-based: thousands of random and mutated bodies, headers and
+// Issue 8 / invariant 6, property-based: thousands of random and mutated bodies, headers and
 // paths to every route — never a 5xx, never a crash, every 4xx a JSON error with error and message.
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';

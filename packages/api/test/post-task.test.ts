@@ -1,4 +1,4 @@
-// SPEC §2.3 / §4.1 at the domain level: a task is accepted only once Postgres has it.
+// docs/protocol.md / §4.1 at the domain level: a task is accepted only once Postgres has it.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';

@@ -1,4 +1,4 @@
-// SPEC §2 through HTTP (inject): every route, with and without a trailing slash, and every 400 case.
+// docs/protocol.md through HTTP (inject): every route, with and without a trailing slash, and every 400 case.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTask } from '@afm/shared/db/tasks';
@@ -50,7 +50,7 @@ function expectError(response: { statusCode: number; json(): unknown }, status: 
   if (messagePart) expect(body.message).toContain(messagePart);
 }
 
-describe('POST /task (SPEC §2.3)', () => {
+describe('POST /task (docs/protocol.md)', () => {
   it('accepts a task with 200 and an empty body, with and without trailing slash', async () => {
     for (const url of ['/task', '/task/']) {
       const response = await post(url, newTask());
@@ -99,7 +99,7 @@ describe('POST /task (SPEC §2.3)', () => {
     expectError(await post('/task/', { ...task, task_data: {} }), 400, 'AFM_ERR_DUPLICATE_TASK');
   });
 
-  it('answers an identical repeat with 200 and stores nothing new, also after the task finished (SPEC §2.3)', async () => {
+  it('answers an identical repeat with 200 and stores nothing new, also after the task finished (docs/protocol.md)', async () => {
     const task = { ...newTask(), task_data: { a: 1, b: [1, { c: 'x', d: 1.5 }] } };
     expect((await post('/task', task)).statusCode).toBe(200);
     // The same JSON values: key order and the spelling of numbers do not matter.
@@ -146,7 +146,7 @@ describe('POST /task (SPEC §2.3)', () => {
   });
 });
 
-describe('GET /task/:id (SPEC §2.4)', () => {
+describe('GET /task/:id (docs/protocol.md)', () => {
   it('shows an unfinished task without result keys', async () => {
     const task = newTask();
     await post('/task', task);
@@ -181,7 +181,7 @@ describe('GET /task/:id (SPEC §2.4)', () => {
   });
 });
 
-describe('POST /tasks (SPEC §2.1)', () => {
+describe('POST /tasks (docs/protocol.md)', () => {
   it('hands matching tasks out with exactly the four keys and a return_time with an offset', async () => {
     const type = `p-${randomUUID().slice(0, 8)}`;
     const task = newTask(type);
@@ -252,7 +252,7 @@ describe('POST /tasks (SPEC §2.1)', () => {
   });
 });
 
-describe('POST /tasks/response (SPEC §2.2)', () => {
+describe('POST /tasks/response (docs/protocol.md)', () => {
   async function claimedTask() {
     const type = `r-${randomUUID().slice(0, 8)}`;
     const task = newTask(type);
@@ -276,7 +276,7 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
     expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'late' }), 400, 'AFM_ERR_TASK_FINISHED');
   });
 
-  it('answers an identical repeat of the accepted outcome with 200 and changes nothing, before and after Postgres has it (SPEC §2.2)', async () => {
+  it('answers an identical repeat of the accepted outcome with 200 and changes nothing, before and after Postgres has it (docs/protocol.md)', async () => {
     const outcomes: ({ task_data: Record<string, unknown> } | { task_error: string })[] = [
       { task_data: { ok: true, n: [1, 2] } },
       { task_error: 'it broke' },
@@ -364,7 +364,7 @@ describe('POST /tasks/response (SPEC §2.2)', () => {
   });
 });
 
-describe('GET /status (SPEC §2.5)', () => {
+describe('GET /status (docs/protocol.md)', () => {
   it('counts active agents and waiting tasks', async () => {
     const before = (await get('/status')).json();
     const type = `s-${randomUUID().slice(0, 8)}`;
@@ -378,7 +378,7 @@ describe('GET /status (SPEC §2.5)', () => {
   });
 });
 
-describe('errors (SPEC §2.6)', () => {
+describe('errors (docs/protocol.md)', () => {
   it.each([
     ['not JSON', 'this is not json', 'AFM_ERR_INVALID_JSON'],
     ['truncated JSON', '{"protocol": 1', 'AFM_ERR_INVALID_JSON'],

@@ -1,4 +1,4 @@
-/** The `slamon-afm` command line (SPEC §6). */
+/** The `slamon-afm` command line (README, Command line). */
 import { Builtins, Cli, type BaseContext } from 'clipanion';
 import { AgentsListCommand } from './commands/agents/list.js';
 import { AgentsDropCommand, AgentsShowCommand } from './commands/agents/show.js';

@@ -1,4 +1,4 @@
-// SPEC §3 in real time, with thresholds of a few seconds: API replica + worker running their
+// docs/protocol.md, "Agents going silent" in real time, with thresholds of a few seconds: API replica + worker running their
 // repeatable cleanup job, agents polling over HTTP.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,7 +46,7 @@ async function claimOne(base: string, agentId = randomUUID()) {
 
 const view = async (base: string, id: string) => (await call(base, 'GET', `/task/${id}`)).body;
 
-describe('agent lifecycle (SPEC §3)', () => {
+describe('agent lifecycle (docs/protocol.md, "Agents going silent")', () => {
   it("fails a silent agent's task within seconds of AGENT_ACTIVE_THRESHOLD, and refuses its late result", async () => {
     const { task, claimedAt } = await claimOne(afm.api.url);
     const failed = await waitFor(

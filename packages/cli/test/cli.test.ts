@@ -1,4 +1,4 @@
-// SPEC §6: the command line, its exit codes (0 ok, 1 runtime failure, 2 usage error) and its processes.
+// README, Command line: the command line, its exit codes (0 ok, 1 runtime failure, 2 usage error) and its processes.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
-// SPEC §2 black box: the conformance script (tools/conformance.mjs, written from SPEC.md alone) against
-// the deployment shape of SPEC §4 — two `slamon-afm run` replicas and one `slamon-afm worker` process.
+// docs/protocol.md black box: the conformance script (tools/conformance.mjs, written from SPEC.md alone) against
+// the deployment shape of the invariants (README, Development) — two `slamon-afm run` replicas and one `slamon-afm worker` process.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -24,7 +24,7 @@ afterAll(async () => {
   await env.cleanup();
 });
 
-describe('SPEC §2 conformance (black box)', () => {
+describe('docs/protocol.md conformance (black box)', () => {
   it('passes every check against two replicas and a worker', async () => {
     const result = await promisify(execFile)(process.execPath, [SCRIPT, ...urls], { timeout: 120_000 }).catch((error) => error);
     const output: string = result.stdout ?? '';

@@ -1,4 +1,4 @@
-// SPEC §4 invariant 1 — accepted means durable: a 200 on POST /task or POST /tasks/response survives the
+// Invariant 1 — accepted means durable: a 200 on POST /task or POST /tasks/response survives the
 // crash of any single API replica or worker; Postgres is the system of record.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

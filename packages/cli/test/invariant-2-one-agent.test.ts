@@ -1,4 +1,4 @@
-// SPEC §4 invariant 2 — exactly one agent per task, across replicas; a task with a result is never
+// Invariant 2 — exactly one agent per task, across replicas; a task with a result is never
 // handed out again.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

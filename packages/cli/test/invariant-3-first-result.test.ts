@@ -1,4 +1,4 @@
-// SPEC §4 invariant 3 — first result wins; duplicates and late results are 400 and change nothing.
+// Invariant 3 — first result wins; duplicates and late results are 400 and change nothing.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@afm/shared/testing/wait';

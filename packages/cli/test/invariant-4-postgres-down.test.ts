@@ -1,4 +1,4 @@
-// SPEC §4 invariant 4 — no lost results when Postgres is down: results wait in the queue and are
+// Invariant 4 — no lost results when Postgres is down: results wait in the queue and are
 // written when it returns. Postgres "goes down" behind a proxy that only this system uses.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

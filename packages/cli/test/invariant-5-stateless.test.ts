@@ -1,4 +1,4 @@
-// SPEC §4 invariant 5 — stateless API: any replica can serve any request.
+// Invariant 5 — stateless API: any replica can serve any request.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@afm/shared/testing/wait';

@@ -1,4 +1,4 @@
-// SPEC §4 invariant 6 — bad input gets a clear 4xx, never a 5xx or a crash. Hundreds of malformed
+// Invariant 6 — bad input gets a clear 4xx, never a 5xx or a crash. Hundreds of malformed
 // requests, derived from valid ones, to every route of both replicas.
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';

@@ -1,4 +1,4 @@
-// Logging (issue 3, SPEC §5): LOG_FILE, LOG_LEVEL names and numbers, LOG_FORMAT json|pretty; one
+// Logging (issue 3, README, Configuration): LOG_FILE, LOG_LEVEL names and numbers, LOG_FORMAT json|pretty; one
 // line per request at debug and one per task event at info, with task and agent ids as fields.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';

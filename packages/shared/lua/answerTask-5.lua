@@ -1,5 +1,5 @@
 --[[
-  Accepts the outcome of a claimed task: the first one wins (SPEC §4.3). Compare-and-set on the task
+  Accepts the outcome of a claimed task: the first one wins (invariant 3). Compare-and-set on the task
   hash from "claimed" to "answered"; the outcome is kept in the hash and the task is listed as unsaved
   until the worker has written it to Postgres, so an accepted outcome survives a lost results job.
 

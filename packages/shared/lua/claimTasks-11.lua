@@ -1,6 +1,6 @@
 --[[
   Registers an agent's poll and claims up to max_tasks waiting tasks for it, oldest first across the
-  task queues of its capabilities (SPEC §2.1). One atomic script: a task goes to one agent only,
+  task queues of its capabilities (docs/protocol.md). One atomic script: a task goes to one agent only,
   however many API replicas poll at once, and a poll costs one round trip whatever it claims.
 
   A claimed job leaves BullMQ at once (popped from `wait`, job hash deleted); the claim lives in AFM's

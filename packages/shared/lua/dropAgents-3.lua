@@ -1,5 +1,5 @@
 --[[
-  Forgets agents unseen since a cutoff (SPEC §3): their last-seen entry and hot state go. An agent that
+  Forgets agents unseen since a cutoff (docs/protocol.md, "Agents going silent"): their last-seen entry and hot state go. An agent that
   polled since the caller looked, or still holds tasks (not yet failed by cleanup), stays.
 
   Input:

@@ -1,5 +1,5 @@
 --[[
-  Fails the tasks held by agents that went silent (SPEC §3), or, for a task with retries left
+  Fails the tasks held by agents that went silent (docs/protocol.md, "Agents going silent"), or, for a task with retries left
   (task_retries), puts it back at the front of its queue. For each candidate agent the script
   checks, atomically with polls, that the agent was not seen since the caller looked: an agent that
   polled in between (even with max_tasks 0) keeps its tasks. Each task goes through the same

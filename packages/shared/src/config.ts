@@ -1,5 +1,5 @@
 /**
- * Configuration (SPEC §5), parsed once into a typed object.
+ * Configuration (README, Configuration), parsed once into a typed object.
  * Precedence: defaults < environment < config file (`--config` or `SLAMON_AFM_CFG`) < command-line flags.
  */
 import { readFileSync } from 'node:fs';

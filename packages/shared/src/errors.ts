@@ -1,5 +1,5 @@
 /**
- * Typed errors carrying their HTTP status (SPEC §2.6). The API's one error handler turns them into
+ * Typed errors carrying their HTTP status (docs/protocol.md). The API's one error handler turns them into
  * `{statusCode, code, error, message}`; 4xx means "your request is wrong", 503 means "retry later".
  */
 

@@ -1,4 +1,4 @@
-/** pino loggers configured by LOG_LEVEL, LOG_FILE and LOG_FORMAT (SPEC §5). */
+/** pino loggers configured by LOG_LEVEL, LOG_FILE and LOG_FORMAT (README, Configuration). */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 import type { Config } from './config.js';

@@ -1,5 +1,5 @@
 /**
- * Protocol version 1: every request and response body of SPEC §2, as strict zod schemas.
+ * Protocol version 1: every request and response body of docs/protocol.md, as strict zod schemas.
  * They are the single source of validation, TypeScript types and the OpenAPI document.
  */
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-/** Human-readable validation messages that name the offending field (SPEC §2.6). */
+/** Human-readable validation messages that name the offending field (docs/protocol.md). */
 import type { z } from 'zod';
 
 type Issue = z.core.$ZodIssue;

@@ -1,4 +1,4 @@
-// SPEC §5: every key, precedence defaults < env < file < flags, aliases, validation naming the key.
+// README, Configuration: every key, precedence defaults < env < file < flags, aliases, validation naming the key.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ const file = (name: string, text: string) => {
 };
 
 describe('configuration', () => {
-  it('has the defaults of SPEC §5', () => {
+  it('has the defaults of README, Configuration', () => {
     const { config, sources } = loadConfig({ env: {} });
     expect(config).toEqual({
       DATABASE_URI: 'postgres://127.0.0.1:5432/slamon',

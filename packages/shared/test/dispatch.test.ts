@@ -1,4 +1,4 @@
-// SPEC §2.1 and §4.2/§4.3 at the Redis level: claims are atomic, oldest first across capabilities,
+// docs/protocol.md and §4.2/§4.3 at the Redis level: claims are atomic, oldest first across capabilities,
 // one agent per task, first outcome wins. Real Redis, own key prefix.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';

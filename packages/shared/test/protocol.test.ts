@@ -1,4 +1,4 @@
-// SPEC §2: the wire schemas are closed, typed and say which field is wrong.
+// docs/protocol.md: the wire schemas are closed, typed and say which field is wrong.
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { PollRequest, ResultPost, TaskPost } from '../src/protocol.js';

@@ -1,4 +1,4 @@
-// SPEC §3 agent lifecycle, at the service level with a controlled clock: silent agents' tasks fail,
+// docs/protocol.md, "Agents going silent" agent lifecycle, at the service level with a controlled clock: silent agents' tasks fail,
 // results always win over later cleanup, polling agents keep their tasks, forgotten agents are dropped.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,7 @@ async function drainResults() {
   }
 }
 
-describe('cleanup (SPEC §3)', () => {
+describe('cleanup (docs/protocol.md, "Agents going silent")', () => {
   it('fails the tasks of an agent unseen for AGENT_ACTIVE_THRESHOLD, saying since when', async () => {
     const t0 = Date.now();
     const { agentId, tasks } = await agentWithTasks(2, t0, 'lab-agent');

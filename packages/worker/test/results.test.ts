@@ -1,4 +1,4 @@
-// SPEC §4.1, §4.3, §4.4: results reach Postgres idempotently, the first stands, and they wait out an outage.
+// Invariant 1, §4.3, §4.4: results reach Postgres idempotently, the first stands, and they wait out an outage.
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// SPEC §4: Postgres catches up with Redis hot state, and Redis is rebuilt from Postgres after a flush.
+// the invariants (README, Development): Postgres catches up with Redis hot state, and Redis is rebuilt from Postgres after a flush.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTask, insertTask } from '@afm/shared/db/tasks';

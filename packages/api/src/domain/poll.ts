@@ -1,5 +1,5 @@
 /**
- * SPEC §2.1 — an agent asks for tasks. One Redis script registers the agent (name, location and
+ * docs/protocol.md — an agent asks for tasks. One Redis script registers the agent (name, location and
  * capabilities replaced, last seen = now) and claims up to max_tasks tasks, oldest first across all
  * its capabilities — and, for an agent with a location, the queues of tasks bound to its country and
  * region. Postgres is not touched: the worker persists agents and claims from Redis.

@@ -1,6 +1,6 @@
 /**
- * SPEC §2.2 — an agent posts a task's result or error. The first outcome of a claimed task wins
- * (SPEC §4.3); it is accepted once it is in Redis and on its way to Postgres through the results queue.
+ * docs/protocol.md — an agent posts a task's result or error. The first outcome of a claimed task wins
+ * (invariant 3); it is accepted once it is in Redis and on its way to Postgres through the results queue.
  * The same outcome sent again by the agent whose outcome stands is answered 200 and changes nothing,
  * so a retry after a lost answer or a 503 never turns a success into a 400.
  *

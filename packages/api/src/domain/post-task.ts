@@ -1,5 +1,5 @@
 /**
- * SPEC §2.3 — the BPMS posts a task: stored in Postgres (the system of record), then queued for agents.
+ * docs/protocol.md — the BPMS posts a task: stored in Postgres (the system of record), then queued for agents.
  * An identical repeat of an accepted task is answered 200 and stores nothing, so a client or proxy may
  * retry; the same id with other content is a 400.
  */

@@ -1,4 +1,4 @@
-/** SPEC §2.4 — the BPMS reads a task; finished tasks carry their result or error and its time. */
+/** docs/protocol.md — the BPMS reads a task; finished tasks carry their result or error and its time. */
 import type { Task } from '@afm/shared/db/schema';
 import { taskOptionsOf } from '@afm/shared/db/tasks';
 import { AfmError } from '@afm/shared/errors';

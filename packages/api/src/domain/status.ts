@@ -1,4 +1,4 @@
-/** SPEC §2.5 — health: counts that prove both Redis and Postgres answer. */
+/** docs/protocol.md — health: counts that prove both Redis and Postgres answer. */
 import { ping } from '@afm/shared/db/connect';
 import type { StatusResponse } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';

@@ -1,7 +1,7 @@
 /**
  * Request bodies: read up to BODY_LIMIT, nesting checked before parsing, parsed as JSON whatever the
  * content type (agents differ in the headers they send, and a body that is not JSON must be a 400, not
- * a 415 — SPEC §2.6). Nothing here recurses on the input, so no body can exhaust the stack.
+ * a 415 — docs/protocol.md). Nothing here recurses on the input, so no body can exhaust the stack.
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';

@@ -21,7 +21,7 @@ export const docs = fp<{ deps: ApiDeps }>(
           version: '0.1.0',
         },
         tags: [
-          { name: 'protocol v1', description: 'What SLAMon agents and BPMS clients speak (SPEC §2)' },
+          { name: 'protocol v1', description: 'What SLAMon agents and BPMS clients speak (docs/protocol.md)' },
           { name: 'operations', description: 'Health, readiness and metrics' },
           { name: 'read API', description: 'What the dashboard reads: tasks, test runs, agents, queues' },
         ],

@@ -1,5 +1,5 @@
 /**
- * One place that turns every failure into the JSON error body of SPEC §2.6:
+ * One place that turns every failure into the JSON error body of docs/protocol.md:
  * `{statusCode, code, error, message}`. 4xx: the request is wrong (and says where); 503: retry later.
  */
 import { STATUS_CODES } from 'node:http';

@@ -1,4 +1,4 @@
-/** Routes of the agents (SPEC §2.1, §2.2): ask for tasks, post a result. */
+/** Routes of the agents (docs/protocol.md, §2.2): ask for tasks, post a result. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { EmptyBody, PollRequest, PollResponse, ResultPost, WaitQuery } from '@afm/shared/protocol';
 import { hangUp } from '../http/hang-up.js';

@@ -1,4 +1,4 @@
-/** Routes of the BPMS (SPEC §2.3, §2.4): post a task, read it back. */
+/** Routes of the BPMS (docs/protocol.md, §2.4): post a task, read it back. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CancelResponse, EmptyBody, TaskIdParams, TaskPost, TaskView, WaitQuery } from '@afm/shared/protocol';
 import { cancelTask } from '../domain/cancel.js';

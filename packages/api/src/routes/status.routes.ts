@@ -1,4 +1,4 @@
-/** Health of the protocol (SPEC §2.5). */
+/** Health of the protocol (docs/protocol.md). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { StatusResponse } from '@afm/shared/protocol';
 import type { ApiDeps } from '../deps.js';

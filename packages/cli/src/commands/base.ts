@@ -1,6 +1,6 @@
 /**
  * Shared flags of every command (`--config`, storage URLs, …) and the mapping of failures to exit
- * codes (SPEC §6): 0 ok, 1 runtime failure, 2 usage error (bad flags, bad configuration).
+ * codes (README, Command line): 0 ok, 1 runtime failure, 2 usage error (bad flags, bad configuration).
  */
 import { Command, Option, UsageError } from 'clipanion';
 import { CONFIG_ALIASES, CONFIG_KEYS, ConfigError, loadConfig, type ConfigKey, type LoadedConfig } from '@afm/shared/config';

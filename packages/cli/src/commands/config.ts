@@ -1,4 +1,4 @@
-/** `config`: the effective configuration, where each value came from, secrets masked (SPEC §5). */
+/** `config`: the effective configuration, where each value came from, secrets masked (README, Configuration). */
 import { Command, Option } from 'clipanion';
 import { CONFIG_KEYS, SECRET_KEYS, maskSecret } from '@afm/shared/config';
 import { AfmCommand } from './base.js';

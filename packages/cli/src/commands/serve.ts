@@ -1,4 +1,4 @@
-/** `run`, `worker`, `start`: the processes of an AFM deployment (SPEC §6). */
+/** `run`, `worker`, `start`: the processes of an AFM deployment (README, Command line). */
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { serve } from '../runtime/serve.js';

@@ -1,7 +1,7 @@
 // Issue 8 fault: Postgres stops for 10 s under load (a cluster this test owns, stopped with
 // `pg_ctl -m immediate`). Agents keep polling and their results keep being accepted; /readyz says
 // Postgres is unreachable; when it returns the same processes recover and every accepted result is
-// written (SPEC §4 invariant 4).
+// written (invariant 4).
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 // Issue 8 fault: Redis (append-only file, fsync on every write — the production setting) is killed
 // with -9 under load and started again. /readyz says Redis is unreachable meanwhile; the same API and
 // worker processes recover on their own; nothing accepted is lost and no task goes out twice, because
-// every write AFM acknowledged was on disk (SPEC §4 invariants 1–3).
+// every write AFM acknowledged was on disk (invariants 1–3).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@afm/shared/testing/wait';

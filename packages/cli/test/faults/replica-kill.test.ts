@@ -1,6 +1,6 @@
 // Issue 8 fault: kill -9 an API replica under load. The other replica serves on without a restart;
 // afterwards every accepted task and result is in Postgres exactly once and no task went out twice
-// (SPEC §4 invariants 1–3, 5).
+// (invariants 1–3, 5).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, readyz, startFleet, type Fleet } from './support/fleet.js';

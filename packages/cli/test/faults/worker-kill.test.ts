@@ -1,6 +1,6 @@
 // Issue 8 fault: kill -9 the worker while it writes a batch of results. Results keep being accepted
 // and wait in Redis; /readyz reports no worker; a new worker takes over the dead one's jobs once their
-// locks expire, and every accepted result is in Postgres exactly once (SPEC §4 invariants 1, 3, 4).
+// locks expire, and every accepted result is in Postgres exactly once (invariants 1, 3, 4).
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

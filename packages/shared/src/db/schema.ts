@@ -1,6 +1,6 @@
 /**
  * The Postgres schema as Kysely sees it: one interface per table, `Generated` for columns the
- * database fills, `T | null` for nullable ones. Postgres is AFM's system of record (SPEC §4).
+ * database fills, `T | null` for nullable ones. Postgres is AFM's system of record (the invariants (README, Development)).
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type { JsonObject } from '../protocol.js';

@@ -14,7 +14,7 @@ type Db = Kysely<Database>;
 /**
  * Inserts newly posted tasks in one statement; for each, false when its id was ever used before: the
  * primary key makes this the one race-free duplicate check across replicas and across the whole
- * history (SPEC §2.3). Of two equal ids in one batch, the first is inserted.
+ * history (docs/protocol.md). Of two equal ids in one batch, the first is inserted.
  */
 export async function insertTasks(db: Db, tasks: { task: TaskJob; postedAt: Date }[]): Promise<boolean[]> {
   if (tasks.length === 0) return [];

@@ -1,5 +1,5 @@
 /**
- * The agent lifecycle of SPEC §3, run as a repeatable job:
+ * The agent lifecycle of docs/protocol.md, "Agents going silent", run as a repeatable job:
  * - tasks held by agents unseen for AGENT_ACTIVE_THRESHOLD fail with a task_error saying the agent went
  *   silent and since when (a task whose result already arrived is never touched);
  * - agents unseen for AGENT_DROP_THRESHOLD are forgotten, with their capabilities; their tasks stay failed.

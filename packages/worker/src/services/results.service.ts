@@ -1,5 +1,5 @@
 /**
- * Writes finished tasks to Postgres (SPEC §4.1, §4.4). Idempotent: a replayed job changes nothing, and
+ * Writes finished tasks to Postgres (invariant 1, §4.4). Idempotent: a replayed job changes nothing, and
  * the first outcome stands. While Postgres is unreachable the job waits here, and is written when it
  * returns; nothing accepted is dropped.
  */

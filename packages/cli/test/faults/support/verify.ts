@@ -1,5 +1,5 @@
 /**
- * What every fault test holds AFM to afterwards (SPEC §4): each accepted task is in Postgres once and
+ * What every fault test holds AFM to afterwards (the invariants (README, Development)): each accepted task is in Postgres once and
  * finished, none was handed out twice, each accepted result is the one stored, nothing is left in the
  * results queue, and nothing unexpected was answered.
  */
