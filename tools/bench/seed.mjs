@@ -2,7 +2,9 @@
 // a backlog of waiting tasks in Postgres and in their BullMQ queues, exactly as AFM stores them, and a
 // history of finished tasks from agents that went away.
 import { randomUUID } from 'node:crypto';
-import { bullKeys, afmKeys, taskQueueName } from '@afm/shared/queues';
+import { queueKeys as bullKeys } from '@afm/shared/dispatch/bullmq';
+import { dispatchKeys as afmKeys } from '@afm/shared/dispatch/keys';
+import { taskQueueName } from '@afm/shared/queues';
 
 const CHUNK = 10_000;
 
