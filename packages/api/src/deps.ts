@@ -51,10 +51,10 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   // Read first: a bad token file stops the start with a usage error, before any connection opens.
   const tokens = Tokens.fromConfig(config);
   // Two connections: AFM's scripts and commands, auto-pipelined; BullMQ's queues on their own.
-  const redis = createRedis(config.REDIS_URL, 'client', `afm-api-${process.pid}`, { autoPipelining: true });
-  const queueRedis = createRedis(config.REDIS_URL, 'client', `afm-api-queues-${process.pid}`);
+  const redis = createRedis(config, 'client', `afm-api-${process.pid}`, { autoPipelining: true });
+  const queueRedis = createRedis(config, 'client', `afm-api-queues-${process.pid}`);
   // A connection in subscriber mode serves nothing else: the long polls' wake-ups arrive on it.
-  const subscriber = createRedis(config.REDIS_URL, 'worker', `afm-api-events-${process.pid}`);
+  const subscriber = createRedis(config, 'worker', `afm-api-events-${process.pid}`);
   for (const client of [redis, queueRedis, subscriber])
     client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const db = createDb(config.DATABASE_URI, {
@@ -69,6 +69,8 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     queues: queueRedis,
     prefix: config.QUEUE_PREFIX,
     agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
+    ackReplicas: config.REDIS_ACK_REPLICAS,
+    ackTimeout: config.REDIS_ACK_TIMEOUT,
   });
   const notifications = new Notifications(dispatch, subscriber);
   // Subscribing waits for Redis (ioredis resubscribes after reconnects by itself).

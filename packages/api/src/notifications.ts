@@ -6,7 +6,7 @@
  * costs no CPU: a timer and an entry in a map.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@afm/shared/redis';
 import type { Dispatch } from '@afm/shared/dispatch/dispatch';
 
 export type WaitEnd = 'woken' | 'timeout' | 'aborted' | 'closing';
@@ -31,7 +31,7 @@ export class Notifications {
   constructor(
     private readonly dispatch: Dispatch,
     /** A connection in subscriber mode, for this replica alone. */
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
   ) {}
 
   async start(): Promise<void> {

@@ -40,7 +40,7 @@ describe('invariant 2: exactly one agent per task', () => {
 
   it('never hands out a task that has a result, even if a stale copy is queued again', async () => {
     const worker = await startInProcessWorker(s.env.config, s.env.logger);
-    const redis = createRedis(s.env.config.REDIS_URL, 'client');
+    const redis = createRedis(s.env.config, 'client');
     await connectRedis(redis);
     const queues = new TaskQueues(redis, s.env.config.QUEUE_PREFIX);
     try {
@@ -60,7 +60,7 @@ describe('invariant 2: exactly one agent per task', () => {
   });
 
   it('never hands a claimed task to a second agent, even if a stale copy is queued again', async () => {
-    const redis = createRedis(s.env.config.REDIS_URL, 'client');
+    const redis = createRedis(s.env.config, 'client');
     await connectRedis(redis);
     const queues = new TaskQueues(redis, s.env.config.QUEUE_PREFIX);
     try {

@@ -73,7 +73,7 @@ describe('invariant 4: no lost results while Postgres is down', () => {
     // The worker keeps trying Postgres, and its waiting results spend none of their retry attempts.
     const triedBefore = proxy.refused();
     await waitFor(() => proxy.refused() >= triedBefore + 5, { timeoutMs: 15_000, what: 'the worker to retry Postgres' });
-    const redis = createRedis(env.config.REDIS_URL, 'client');
+    const redis = createRedis(env.config, 'client');
     await connectRedis(redis);
     const results = createResultsQueue(redis, env.config.QUEUE_PREFIX);
     try {

@@ -1,20 +1,19 @@
 // Issue 7: long polls over real HTTP across two replicas — a waiting agent gets a task within
 // milliseconds of its posting, and an agent that hangs up while waiting takes nothing with it.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dispatchKeys } from '@afm/shared/dispatch/keys';
 import { taskQueueName } from '@afm/shared/queues';
-import { connectRedis, createRedis } from '@afm/shared/redis';
+import { connectRedis, createRedis, type RedisClient } from '@afm/shared/redis';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, pollBody, type Dispatched } from './support/client.js';
 import { startSystem, type System } from './support/system.js';
 
 let s: System;
-let redis: Redis;
+let redis: RedisClient;
 beforeAll(async () => {
   s = await startSystem('longpoll');
-  redis = createRedis(s.env.config.REDIS_URL, 'client');
+  redis = createRedis(s.env.config, 'client');
   await connectRedis(redis);
 });
 afterAll(async () => {

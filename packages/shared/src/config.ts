@@ -51,13 +51,72 @@ const url = (protocols: string[]) =>
     `must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`,
   );
 
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+/** `host:port,host:port,…` (an IPv6 host in brackets) → addresses. */
+const hostList = z
+  .string()
+  .refine(
+    (value) => value.split(',').every((entry) => HOST_PORT.test(entry.trim()) && Number(HOST_PORT.exec(entry.trim())![2]) <= 65_535),
+    'must be comma-separated host:port addresses (an IPv6 host in brackets)',
+  )
+  .transform((value) =>
+    value.split(',').map((entry) => {
+      const [, host, port] = HOST_PORT.exec(entry.trim())!;
+      return { host: host!.replace(/^\[|\]$/g, ''), port: Number(port) };
+    }),
+  );
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
+/** `90d`, `12h`, `30m`, `3600s` or `3600` → seconds; `off` (or unset) → undefined. */
+const duration = z
+  .string()
+  .transform((value, context) => {
+    const text = value.trim().toLowerCase();
+    if (text === 'off') return undefined;
+    const match = /^(\d+(?:\.\d+)?)\s*([smhdw]?)$/.exec(text);
+    const amount = match ? Number(match[1]) * DURATION_UNITS[match[2] || 's']! : NaN;
+    if (!(amount >= 60)) {
+      context.addIssue({ code: 'custom', message: 'must be a duration of at least 60 s, like 90d, 12h, 30m or 3600s, or off' });
+      return z.NEVER;
+    }
+    return amount;
+  })
+  .optional();
+
+const PREFIX_NAME = '[A-Za-z0-9_.-]{1,64}';
+
 export const ConfigSchema = z.object({
   DATABASE_URI: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/slamon'),
+  // Redis: one server (REDIS_URL), a Sentinel group, or a Cluster; exactly one (checked in loadConfig).
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_SENTINELS: hostList.optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be the master group name Sentinel knows')
+    .optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  REDIS_CLUSTER_NODES: hostList.optional(),
+  /** Password of the Redis servers in Sentinel and Cluster modes (REDIS_URL carries its own). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Replicas that must hold a write before AFM acknowledges it (Redis WAIT); 0 = off. */
+  REDIS_ACK_REPLICAS: z.coerce
+    .number({ error: 'must be a whole number of replicas' })
+    .int('must be a whole number of replicas')
+    .min(0, 'must be 0 (off) or more')
+    .max(16, 'must be at most 16')
+    .default(0),
+  REDIS_ACK_TIMEOUT: seconds.default(1),
+  // In Cluster mode a prefix without a hash tag is written {prefix} (loadConfig), so that every key of
+  // the deployment, AFM's and BullMQ's, hashes to one slot and each script stays atomic on one node.
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits, dots, dashes or underscores')
+    .regex(
+      new RegExp(`^(${PREFIX_NAME}|\\{${PREFIX_NAME}\\})$`),
+      'must be 1 to 64 letters, digits, dots, dashes or underscores, optionally in braces ({slamon}: a Redis Cluster hash tag)',
+    )
     .default('slamon'),
+  /** Finished tasks older than this are deleted from Postgres by the worker; off by default. */
+  TASK_RETENTION: duration,
   AGENT_RETURN_TIME: seconds.default(60),
   AGENT_ACTIVE_THRESHOLD: seconds.default(300),
   AGENT_DROP_THRESHOLD: seconds.default(3600),
@@ -104,7 +163,78 @@ export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
 export const CONFIG_ALIASES: Record<string, ConfigKey> = { SQLALCHEMY_DATABASE_URI: 'DATABASE_URI' };
 
 /** Keys whose values are masked when configuration is printed. */
-export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set(['DATABASE_URI', 'REDIS_URL', 'AGENT_TOKENS', 'BPMS_TOKENS', 'ADMIN_TOKENS']);
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set([
+  'DATABASE_URI',
+  'REDIS_URL',
+  'REDIS_SENTINEL_PASSWORD',
+  'REDIS_PASSWORD',
+  'AGENT_TOKENS',
+  'BPMS_TOKENS',
+  'ADMIN_TOKENS',
+]);
+
+export type RedisMode = 'single' | 'sentinel' | 'cluster';
+
+/** How AFM reaches Redis, from the keys loadConfig checked (exactly one mode). */
+export type RedisTarget = Pick<
+  Config,
+  'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_CLUSTER_NODES' | 'REDIS_PASSWORD'
+>;
+
+export const redisMode = (target: Partial<RedisTarget>): RedisMode =>
+  target.REDIS_CLUSTER_NODES ? 'cluster' : target.REDIS_SENTINELS ? 'sentinel' : 'single';
+
+/** The Redis mode in words, for `config` and the start-up log. */
+export function describeRedis(target: RedisTarget): string {
+  const list = (nodes: { host: string; port: number }[]) => nodes.map(({ host, port }) => `${host}:${port}`).join(',');
+  switch (redisMode(target)) {
+    case 'cluster':
+      return `cluster (seed nodes ${list(target.REDIS_CLUSTER_NODES!)})`;
+    case 'sentinel':
+      return `sentinel (master group ${target.REDIS_SENTINEL_NAME} via ${list(target.REDIS_SENTINELS!)})`;
+    default:
+      return `single server (${maskSecret(target.REDIS_URL)})`;
+  }
+}
+
+/** The Redis keys of a target as environment variables: what a child process needs to reach the same Redis. */
+export function redisEnv(target: RedisTarget): Record<string, string> {
+  const keys = [
+    'REDIS_URL',
+    'REDIS_SENTINELS',
+    'REDIS_SENTINEL_NAME',
+    'REDIS_SENTINEL_PASSWORD',
+    'REDIS_CLUSTER_NODES',
+    'REDIS_PASSWORD',
+  ] as const;
+  const mode = redisMode(target);
+  const env: Record<string, string> = {};
+  for (const key of keys) {
+    if (key === 'REDIS_URL' && mode !== 'single') continue;
+    const value = target[key];
+    if (value === undefined) continue;
+    env[key] = Array.isArray(value) ? showValue(key, value) : String(value);
+  }
+  return env;
+}
+
+/** Exactly one Redis mode, with what it needs; the problem names the keys. */
+function checkRedisMode(raw: RawValues, sources: Record<ConfigKey, ConfigSource>): string | undefined {
+  const given = (key: ConfigKey) => raw[key] !== undefined;
+  const from = (key: ConfigKey) => `${key} (from ${sources[key]})`;
+  const modes = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter(given);
+  if (modes.length > 1)
+    return `configure exactly one Redis mode — REDIS_URL, REDIS_SENTINELS with REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES — not ${modes.map(from).join(' and ')}`;
+  if (given('REDIS_SENTINELS') !== given('REDIS_SENTINEL_NAME'))
+    return given('REDIS_SENTINELS')
+      ? 'REDIS_SENTINELS needs REDIS_SENTINEL_NAME (the master group the sentinels watch)'
+      : `${from('REDIS_SENTINEL_NAME')} needs REDIS_SENTINELS (the sentinels' host:port list)`;
+  if (given('REDIS_SENTINEL_PASSWORD') && !given('REDIS_SENTINELS'))
+    return `${from('REDIS_SENTINEL_PASSWORD')} is only for REDIS_SENTINELS`;
+  if (given('REDIS_PASSWORD') && modes[0] !== 'REDIS_SENTINELS' && modes[0] !== 'REDIS_CLUSTER_NODES')
+    return `${from('REDIS_PASSWORD')} is for REDIS_SENTINELS or REDIS_CLUSTER_NODES; with REDIS_URL put the password in the URL`;
+  return undefined;
+}
 
 export type ConfigSource = 'default' | 'env' | 'file' | 'flag';
 
@@ -228,7 +358,18 @@ export function loadConfig(inputs: ConfigInputs = {}): LoadedConfig {
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  return { config: parsed.data, sources, ...(file ? { file } : {}), warnings };
+  const redisProblem = checkRedisMode(raw, sources);
+  if (redisProblem) throw new ConfigError(`invalid configuration: ${redisProblem}`);
+  const config = parsed.data;
+  if (redisMode(config) === 'cluster' && !config.QUEUE_PREFIX.startsWith('{')) config.QUEUE_PREFIX = `{${config.QUEUE_PREFIX}}`;
+  return { config, sources, ...(file ? { file } : {}), warnings };
+}
+
+/** A configuration value as `config` prints it (secrets masked, address lists as given). */
+export function showValue(key: ConfigKey, value: Config[ConfigKey]): string {
+  if (value === undefined) return '';
+  if (Array.isArray(value)) return value.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
+  return SECRET_KEYS.has(key) ? maskSecret(String(value)) : String(value);
 }
 
 /** Hides passwords in connection URLs, and tokens, so configuration can be printed or logged. */

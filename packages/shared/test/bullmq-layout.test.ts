@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_FIELD, JOB_LOGS_SUFFIX, META_PAUSED, queueKeys } from '../src/dispatch/bullmq.js';
 import { Dispatch, deleteDeployment } from '../src/dispatch/dispatch.js';
@@ -12,7 +12,7 @@ import { connectRedis, createRedis } from '../src/redis.js';
 
 const installed = (createRequire(import.meta.url)('bullmq/package.json') as { version: string }).version;
 const prefix = `test-bullmq-${randomUUID().slice(0, 8)}`;
-let redis: Redis;
+let redis: RedisClient;
 let dispatch: Dispatch;
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_KEYS, ConfigError, loadConfig, maskSecret } from '../src/config.js';
+import { CONFIG_KEYS, ConfigError, describeRedis, loadConfig, maskSecret, redisEnv, redisMode, showValue } from '../src/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'afm-config-'));
 const file = (name: string, text: string) => {
@@ -18,6 +18,8 @@ describe('configuration', () => {
     expect(config).toEqual({
       DATABASE_URI: 'postgres://127.0.0.1:5432/slamon',
       REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_ACK_REPLICAS: 0,
+      REDIS_ACK_TIMEOUT: 1,
       QUEUE_PREFIX: 'slamon',
       AGENT_RETURN_TIME: 60,
       AGENT_ACTIVE_THRESHOLD: 300,
@@ -121,5 +123,77 @@ describe('configuration', () => {
     expect(error?.message).toMatch(/^invalid configuration: ADMIN_TOKENS="\*\*\*,\*\*\*"/);
     expect(error?.message).not.toContain('a-good-token');
     expect(() => loadConfig({ env: { POLL_RATE_LIMIT: '0.5' } })).toThrow(/POLL_RATE_LIMIT.*whole number/);
+  });
+});
+
+describe('Redis modes (issue 13)', () => {
+  const problem = (env: Record<string, string>, flags: Record<string, string> = {}) => {
+    try {
+      loadConfig({ env, flags });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error('configuration was accepted');
+  };
+
+  it('reads a Sentinel group from env, file and flags alike', () => {
+    const env = { REDIS_SENTINELS: '127.0.0.1:26379, [::1]:26380', REDIS_SENTINEL_NAME: 'afm', REDIS_SENTINEL_PASSWORD: 'sentinel-secret' };
+    const fromEnv = loadConfig({ env }).config;
+    const fromFile = loadConfig({ env: {}, file: file('sentinel.json', JSON.stringify(env)) }).config;
+    const fromFlags = loadConfig({ env: {}, flags: env }).config;
+    for (const config of [fromEnv, fromFile, fromFlags]) {
+      expect(redisMode(config)).toBe('sentinel');
+      expect(config.REDIS_SENTINELS).toEqual([
+        { host: '127.0.0.1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ]);
+      expect(config.QUEUE_PREFIX).toBe('slamon');
+    }
+    expect(describeRedis(fromEnv)).toBe('sentinel (master group afm via 127.0.0.1:26379,::1:26380)');
+    expect(showValue('REDIS_SENTINELS', fromEnv.REDIS_SENTINELS)).toBe('127.0.0.1:26379,[::1]:26380');
+    expect(showValue('REDIS_SENTINEL_PASSWORD', fromEnv.REDIS_SENTINEL_PASSWORD)).toBe('***');
+    // What a child process is handed reaches the same group, not the default REDIS_URL.
+    expect(redisEnv(fromEnv)).toEqual({
+      REDIS_SENTINELS: '127.0.0.1:26379,[::1]:26380',
+      REDIS_SENTINEL_NAME: 'afm',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
+  });
+
+  it('puts a Cluster deployment under one hash tag', () => {
+    const { config } = loadConfig({ env: { REDIS_CLUSTER_NODES: 'localhost:7000,localhost:7001', QUEUE_PREFIX: 'afm-prod' } });
+    expect(redisMode(config)).toBe('cluster');
+    expect(config.QUEUE_PREFIX).toBe('{afm-prod}');
+    expect(loadConfig({ env: { REDIS_CLUSTER_NODES: 'localhost:7000' } }).config.QUEUE_PREFIX).toBe('{slamon}');
+    expect(loadConfig({ env: { REDIS_CLUSTER_NODES: 'localhost:7000', QUEUE_PREFIX: '{x}' } }).config.QUEUE_PREFIX).toBe('{x}');
+    // Outside a cluster a prefix keeps its form, braces allowed (so a deployment can move keeping its keys).
+    expect(loadConfig({ env: { QUEUE_PREFIX: '{x}' } }).config.QUEUE_PREFIX).toBe('{x}');
+    expect(problem({ QUEUE_PREFIX: '{x' })).toMatch(/QUEUE_PREFIX="\{x".*optionally in braces/);
+  });
+
+  it('refuses anything but exactly one mode, naming the keys', () => {
+    expect(problem({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' })).toMatch(
+      /exactly one Redis mode .* not REDIS_URL \(from env\) and REDIS_CLUSTER_NODES \(from env\)/,
+    );
+    expect(problem({ REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_NAME: 'm' }, { REDIS_CLUSTER_NODES: 'b:7000' })).toMatch(
+      /REDIS_SENTINELS \(from env\) and REDIS_CLUSTER_NODES \(from flag\)/,
+    );
+    expect(problem({ REDIS_SENTINELS: 'a:26379' })).toMatch(/REDIS_SENTINELS needs REDIS_SENTINEL_NAME/);
+    expect(problem({ REDIS_SENTINEL_NAME: 'm' })).toMatch(/REDIS_SENTINEL_NAME \(from env\) needs REDIS_SENTINELS/);
+    expect(problem({ REDIS_PASSWORD: 'pw' })).toMatch(/REDIS_PASSWORD \(from env\) is for REDIS_SENTINELS or REDIS_CLUSTER_NODES/);
+    expect(problem({ REDIS_CLUSTER_NODES: 'a:70000' })).toMatch(/REDIS_CLUSTER_NODES="a:70000".*host:port/);
+    expect(problem({ REDIS_CLUSTER_NODES: 'a' })).toMatch(/REDIS_CLUSTER_NODES="a".*host:port/);
+    expect(problem({ REDIS_ACK_REPLICAS: '-1' })).toMatch(/REDIS_ACK_REPLICAS="-1".*0 \(off\) or more/);
+  });
+
+  it('reads TASK_RETENTION as a duration, off by default', () => {
+    expect(loadConfig({ env: {} }).config.TASK_RETENTION).toBeUndefined();
+    expect(loadConfig({ env: { TASK_RETENTION: '90d' } }).config.TASK_RETENTION).toBe(90 * 86_400);
+    expect(loadConfig({ env: { TASK_RETENTION: '12h' } }).config.TASK_RETENTION).toBe(12 * 3_600);
+    expect(loadConfig({ env: { TASK_RETENTION: '3600' } }).config.TASK_RETENTION).toBe(3_600);
+    expect(loadConfig({ env: { TASK_RETENTION: 'off' } }).config.TASK_RETENTION).toBeUndefined();
+    expect(problem({ TASK_RETENTION: '10s' })).toMatch(/TASK_RETENTION="10s".*at least 60 s/);
+    expect(problem({ TASK_RETENTION: 'forever' })).toMatch(/TASK_RETENTION="forever".*like 90d/);
   });
 });

@@ -1,7 +1,7 @@
 // docs/protocol.md and §4.2/§4.3 at the Redis level: claims are atomic, oldest first across capabilities,
 // one agent per task, first outcome wins. Real Redis, own key prefix.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchScripts, type AgentPoll, type ClaimedJob } from '../src/dispatch/scripts.js';
 import { TaskQueues } from '../src/dispatch/task-queues.js';
@@ -10,7 +10,7 @@ import { deleteDeployment } from '../src/dispatch/dispatch.js';
 import { connectRedis, createRedis } from '../src/redis.js';
 
 const prefix = `test-dispatch-${randomUUID().slice(0, 8)}`;
-let redis: Redis;
+let redis: RedisClient;
 let scripts: DispatchScripts;
 let queues: TaskQueues;
 

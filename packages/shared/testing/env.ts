@@ -45,7 +45,8 @@ export async function createTestEnv(label: string, overrides: Record<string, str
   const { config } = loadConfig({
     env: {
       DATABASE_URI: dbUrl.toString(),
-      REDIS_URL: redisUrl(),
+      // A test on a Sentinel group or a Cluster names it in its overrides instead.
+      ...(overrides.REDIS_SENTINELS || overrides.REDIS_CLUSTER_NODES ? {} : { REDIS_URL: redisUrl() }),
       QUEUE_PREFIX: `test-${id}`,
       LOG_LEVEL: process.env.AFM_TEST_LOG_LEVEL ?? 'silent',
       ...overrides,
@@ -64,7 +65,7 @@ export async function createTestEnv(label: string, overrides: Record<string, str
     logger,
     async cleanup() {
       await admin((client) => client.query(`drop database if exists ${pg.escapeIdentifier(database)} with (force)`));
-      const redis = createRedis(config.REDIS_URL, 'worker');
+      const redis = createRedis(config, 'worker');
       try {
         await deleteDeployment(redis, config.QUEUE_PREFIX);
       } finally {

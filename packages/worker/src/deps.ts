@@ -1,5 +1,5 @@
 /** What the worker's services need, passed in explicitly so tests can run them against real storage. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@afm/shared/redis';
 import type { Kysely } from 'kysely';
 import type { Config } from '@afm/shared/config';
 import { createDb } from '@afm/shared/db/connect';
@@ -16,7 +16,7 @@ export interface WorkerDeps {
   /** Everything of a task's life in Redis (the dispatch core); its commands fail fast while Redis is down. */
   dispatch: Dispatch;
   /** Connection for BullMQ workers, which wait for Redis to come back (BullMQ duplicates it as needed). */
-  bullConnection: Redis;
+  bullConnection: RedisClient;
   config: Pick<Config, 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT'>;
   logger: Logger;
 }
@@ -26,8 +26,8 @@ export interface OpenedWorkerDeps extends WorkerDeps {
 }
 
 export async function openWorkerDeps(config: Config, logger: Logger): Promise<OpenedWorkerDeps> {
-  const redis = createRedis(config.REDIS_URL, 'client', `afm-worker-${process.pid}`, { autoPipelining: true });
-  const bullConnection = createRedis(config.REDIS_URL, 'worker', `afm-worker-bull-${process.pid}`);
+  const redis = createRedis(config, 'client', `afm-worker-${process.pid}`, { autoPipelining: true });
+  const bullConnection = createRedis(config, 'worker', `afm-worker-bull-${process.pid}`);
   for (const client of [redis, bullConnection]) {
     client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   }
@@ -43,6 +43,8 @@ export async function openWorkerDeps(config: Config, logger: Logger): Promise<Op
     queues: bullConnection,
     prefix: config.QUEUE_PREFIX,
     agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
+    ackReplicas: config.REDIS_ACK_REPLICAS,
+    ackTimeout: config.REDIS_ACK_TIMEOUT,
   });
   return {
     db,

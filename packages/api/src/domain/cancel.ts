@@ -31,7 +31,10 @@ export async function cancelTask(
   const now = Date.now();
   const reply = await guard('Redis', () => deps.dispatch.cancelTask(taskId, queue, now));
   if (!reply.cancelled) {
-    if (isCancel(reply.outcome) && reply.finishedAt !== null) return cancelled(reply.finishedAt);
+    if (isCancel(reply.outcome) && reply.finishedAt !== null) {
+      await deps.dispatch.acknowledged();
+      return cancelled(reply.finishedAt);
+    }
     if (reply.state === 'done') {
       // Postgres has the outcome since it was read above.
       const stored = await guard('Postgres', () => deps.tasks.find(taskId));
@@ -50,6 +53,7 @@ export async function cancelTask(
   } catch (error) {
     deps.logger.warn({ err: error, task_id: taskId }, 'cancellation accepted but not queued yet; the reconciler will queue it');
   }
+  await deps.dispatch.acknowledged();
   deps.logger.info({ event: 'task.cancelled', task_id: taskId, agent_id: reply.agentId }, 'task cancelled');
   return cancelled(now);
 }

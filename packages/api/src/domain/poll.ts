@@ -73,6 +73,16 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
     await giveBack(deps, poll.agent_id, claimed);
     claimed = [];
   }
+  if (claimed.length > 0) {
+    // Handed out only once the claims are replicated (REDIS_ACK_REPLICAS): otherwise a promoted replica
+    // would not know them and hand the tasks out again. Not confirmed, they go back to their queues.
+    try {
+      await deps.dispatch.acknowledged();
+    } catch (error) {
+      await giveBack(deps, poll.agent_id, claimed).catch(() => undefined);
+      throw error;
+    }
+  }
 
   const now = Date.now();
   const tasks = claimed.map((claim) => {

@@ -46,10 +46,13 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
     let reply = await settle(holder);
     if (!reply.accepted && reply.state === 'missing') {
       const restored = await restoreClaimFromPostgres(deps, taskId, outcome, boundAgent);
-      if (restored === 'repeat') return;
+      if (restored === 'repeat') return; // Postgres has it: nothing in Redis to replicate
       reply = await settle(boundAgent ?? (deps.tokens.hasBoundAgents ? restored : undefined));
     }
     if (reply.accepted) {
+      // Accepted in Redis; answered once replicated (REDIS_ACK_REPLICAS). A 503 here is safe to
+      // retry: the identical repeat is a 200.
+      await deps.dispatch.acknowledged();
       deps.metrics.observeRun((now - reply.claimedAt) / 1000);
       deps.logger.info(
         { event: outcome.state === 'completed' ? 'task.completed' : 'task.failed', task_id: taskId, agent_id: reply.agentId },
@@ -61,7 +64,11 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
     if (!(await isRepeat(deps, taskId, reply, outcome, boundAgent))) throw refusal(taskId, reply.state);
     // The first one may never have been answered (its reply lost) nor queued: queue it now (a no-op
     // while its job is pending), so Postgres gets it without waiting for the reconciler.
-    if (reply.state === 'answered') await requeue(deps, taskId, reply);
+    if (reply.state === 'answered') {
+      await requeue(deps, taskId, reply);
+      // The first answer's 503 may have come from an unconfirmed replication: confirm it now.
+      await deps.dispatch.acknowledged();
+    }
     return;
   }
 }

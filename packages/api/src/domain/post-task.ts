@@ -38,12 +38,17 @@ export async function postTask(deps: Deps, posted: TaskPost): Promise<void> {
       `task_id ${task.task_id} has been used before for another task; every task needs a new id`,
     );
   }
+  let queued = true;
   try {
     await withinBound(deps.dispatch.post(task, postedAt), ENQUEUE_BOUND_MS);
   } catch (error) {
     // The task is durable in Postgres, so it is accepted: the worker's reconciler queues it once Redis answers.
+    queued = false;
     deps.logger.warn({ err: error, task_id: task.task_id }, 'task stored but not queued yet; the reconciler will queue it');
   }
+  // Queued, it is answered once the replicas REDIS_ACK_REPLICAS asks for hold it (a 503 otherwise,
+  // and the identical repeat the client sends is a 200: Postgres has the task).
+  if (queued) await deps.dispatch.acknowledged();
   deps.logger.info(
     { event: 'task.posted', task_id: task.task_id, test_id: task.test_id, task_type: task.task_type, task_version: task.task_version },
     'task posted',

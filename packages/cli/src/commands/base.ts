@@ -11,6 +11,11 @@ export abstract class AfmCommand extends Command {
   });
   databaseUri = Option.String('--database-uri', { description: 'Postgres URL (DATABASE_URI)' });
   redisUrl = Option.String('--redis-url', { description: 'Redis URL, db number allowed (REDIS_URL)' });
+  redisSentinels = Option.String('--redis-sentinels', { description: 'Sentinels, host:port,… (REDIS_SENTINELS)' });
+  redisSentinelName = Option.String('--redis-sentinel-name', { description: 'Master group the sentinels watch (REDIS_SENTINEL_NAME)' });
+  redisClusterNodes = Option.String('--redis-cluster-nodes', {
+    description: 'Redis Cluster seed nodes, host:port,… (REDIS_CLUSTER_NODES)',
+  });
   queuePrefix = Option.String('--queue-prefix', { description: 'Redis key prefix of this AFM (QUEUE_PREFIX)' });
   logLevel = Option.String('--log-level', { description: 'pino level name or number (LOG_LEVEL)' });
   settings = Option.Array('-s,--set', {
@@ -47,6 +52,9 @@ export abstract class AfmCommand extends Command {
     Object.assign(flags, {
       DATABASE_URI: this.databaseUri ?? flags.DATABASE_URI,
       REDIS_URL: this.redisUrl ?? flags.REDIS_URL,
+      REDIS_SENTINELS: this.redisSentinels ?? flags.REDIS_SENTINELS,
+      REDIS_SENTINEL_NAME: this.redisSentinelName ?? flags.REDIS_SENTINEL_NAME,
+      REDIS_CLUSTER_NODES: this.redisClusterNodes ?? flags.REDIS_CLUSTER_NODES,
       QUEUE_PREFIX: this.queuePrefix ?? flags.QUEUE_PREFIX,
       LOG_LEVEL: this.logLevel ?? flags.LOG_LEVEL,
     });

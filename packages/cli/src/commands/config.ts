@@ -1,6 +1,6 @@
 /** `config`: the effective configuration, where each value came from, secrets masked (README, Configuration). */
 import { Command, Option } from 'clipanion';
-import { CONFIG_KEYS, SECRET_KEYS, maskSecret } from '@afm/shared/config';
+import { CONFIG_KEYS, describeRedis, showValue } from '@afm/shared/config';
 import { AfmCommand } from './base.js';
 
 export class ConfigCommand extends AfmCommand {
@@ -20,12 +20,11 @@ export class ConfigCommand extends AfmCommand {
   async run() {
     const { config, sources, file, warnings } = this.loadConfig();
     const rows = CONFIG_KEYS.map((key) => {
-      const value = config[key];
-      const shown = value === undefined ? '' : SECRET_KEYS.has(key) ? maskSecret(String(value)) : String(value);
-      return { key, value: shown, source: sources[key] };
+      return { key, value: showValue(key, config[key]), source: sources[key] };
     });
+    const redis = describeRedis(config);
     if (this.json) {
-      this.context.stdout.write(`${JSON.stringify({ file: file ?? null, config: rows, warnings }, null, 2)}\n`);
+      this.context.stdout.write(`${JSON.stringify({ file: file ?? null, redis, config: rows, warnings }, null, 2)}\n`);
       return;
     }
     const width = (column: 'key' | 'value') => Math.max(column.length, ...rows.map((row) => row[column].length));
@@ -33,6 +32,7 @@ export class ConfigCommand extends AfmCommand {
     const line = (key: string, value: string, source: string) => `${key.padEnd(keyWidth)}  ${value.padEnd(valueWidth)}  ${source}\n`;
     this.context.stdout.write(line('KEY', 'VALUE', 'SOURCE'));
     for (const row of rows) this.context.stdout.write(line(row.key, row.value, row.source));
+    this.context.stdout.write(`\nredis: ${redis}\n`);
     if (file) this.context.stdout.write(`\nconfig file: ${file}\n`);
     for (const warning of warnings) this.context.stderr.write(`warning: ${warning}\n`);
   }

@@ -61,7 +61,7 @@ describe('Redis loses its data', () => {
       { timeoutMs: 15_000, what: 'claims and results in Postgres' },
     );
 
-    const redis = createRedis(fleet.env.config.REDIS_URL, 'worker');
+    const redis = createRedis(fleet.env.config, 'worker');
     await connectRedis(redis);
     const lostAt = Date.now();
     try {

@@ -21,7 +21,7 @@ afterAll(() => fleet?.close());
 
 describe('kill -9 of the worker mid-batch', () => {
   it('keeps accepting results, reports the missing worker, and writes every result once after a new worker starts', async () => {
-    const redis = createRedis(fleet.env.config.REDIS_URL, 'client');
+    const redis = createRedis(fleet.env.config, 'client');
     await connectRedis(redis);
     const results = createResultsQueue(redis, fleet.env.config.QUEUE_PREFIX);
     try {

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '@afm/shared/config';
+import { redisEnv, type Config } from '@afm/shared/config';
 import type { Logger } from '@afm/shared/logger';
 import { waitFor } from '@afm/shared/testing/wait';
 import { startApiServer, type ApiServer } from '@afm/api/server';
@@ -24,7 +24,7 @@ export function configEnv(config: Config, overrides: Record<string, string> = {}
   return {
     PATH: process.env.PATH,
     DATABASE_URI: config.DATABASE_URI,
-    REDIS_URL: config.REDIS_URL,
+    ...redisEnv(config),
     QUEUE_PREFIX: config.QUEUE_PREFIX,
     AUTO_CREATE: 'false',
     LOG_LEVEL: process.env.AFM_TEST_LOG_LEVEL ?? 'warn',

@@ -5,7 +5,7 @@
  * keys (keys.ts, and BullMQ's in bullmq.ts) and names scripts (scripts.ts); the state machine is in
  * states.ts. Postgres, the system of record, is the repositories' (db/).
  */
-import type { Redis } from 'ioredis';
+import { primaries, type RedisClient } from '../redis.js';
 import type { AgentLocation } from '../protocol.js';
 import { jobOutcome, type JobOutcome, type ResultJob, type TaskJob, type TaskOutcome } from '../queues.js';
 import type { AgentRecord } from '../db/agents.js';
@@ -13,6 +13,7 @@ import type { ClaimRecord } from '../db/tasks.js';
 import { JOB_FIELD, META_PAUSED, queueKeys } from './bullmq.js';
 import { forgetJob, readJobHealth, readJobRuns, recordJobRun, touchJob, type JobHealth } from './job-health.js';
 import { deploymentPattern } from './keys.js';
+import { ReplicaAcks } from './replication.js';
 import { createResultsQueue, RESULT_JOB_OPTIONS, type ResultsQueue } from './results.js';
 import { DispatchScripts, type AnswerReply, type LostClaim } from './scripts.js';
 import { activeSince, isLiveState, QUEUE_EVENTS, type LiveState, type QueueEvent } from './states.js';
@@ -21,12 +22,15 @@ import { liveWorkers, workerBeat, workerRetired } from './workers.js';
 
 export interface DispatchOptions {
   /** Connection for AFM's commands and scripts (may be auto-pipelined). */
-  commands: Redis;
+  commands: RedisClient;
   /** Connection BullMQ's queues share (never auto-pipelined: BullMQ defines its scripts lazily). */
-  queues: Redis;
+  queues: RedisClient;
   prefix: string;
   /** AGENT_ACTIVE_THRESHOLD, seconds. */
   agentActiveThreshold: number;
+  /** REDIS_ACK_REPLICAS and REDIS_ACK_TIMEOUT (seconds): what `acknowledged` waits for. */
+  ackReplicas?: number;
+  ackTimeout?: number;
 }
 
 /** A queue's state in Redis, as operators and metrics see it. */
@@ -50,12 +54,25 @@ export class Dispatch extends DispatchScripts {
   private readonly taskQueues: TaskQueues;
   readonly results: ResultsQueue;
   private readonly threshold: number;
+  private readonly acks: ReplicaAcks[];
 
   constructor(options: DispatchOptions) {
     super(options.commands, options.prefix);
     this.taskQueues = new TaskQueues(options.queues, options.prefix);
     this.results = createResultsQueue(options.queues, options.prefix);
     this.threshold = options.agentActiveThreshold;
+    const { ackReplicas = 0, ackTimeout = 1 } = options;
+    this.acks = [...new Set([options.commands, options.queues])].map(
+      (connection) => new ReplicaAcks(connection, ackReplicas, ackTimeout * 1000, this.keys.epoch),
+    );
+  }
+
+  /**
+   * Resolves once the replicas REDIS_ACK_REPLICAS asks for hold every write this process made so far
+   * (at once when it is 0); a 503 that says so otherwise. Called before a write is answered 200.
+   */
+  async acknowledged(): Promise<void> {
+    await Promise.all(this.acks.map((ack) => ack.confirm()));
   }
 
   async close(): Promise<void> {
@@ -474,14 +491,18 @@ export class Dispatch extends DispatchScripts {
 }
 
 /** Deletes every key under a deployment's prefix; for a connection that has no Dispatch (tests, a reset). */
-export async function deleteDeployment(redis: Redis, prefix: string): Promise<number> {
+export async function deleteDeployment(redis: RedisClient, prefix: string): Promise<number> {
   let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', deploymentPattern(prefix), 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
+  // A cluster's keys are spread over its primaries (a deployment's on one, by its hash tag): scan each.
+  for (const node of primaries(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', deploymentPattern(prefix), 'COUNT', 1000);
+      cursor = next;
+      // One key per UNLINK: in a cluster, keys of one call must share a slot (a prefix without a hash tag spreads them).
+      if (keys.length > 0) deleted += (await Promise.all(keys.map((key) => node.unlink(key)))).reduce((sum, n) => sum + n, 0);
+    } while (cursor !== '0');
+  }
   return deleted;
 }
 
@@ -500,9 +521,9 @@ function agentRecord(id: string, hash: Record<string, string>): AgentRecord {
 
 /** Runs one command per item in one round trip; the replies in order (a failed command throws). */
 async function each<T>(
-  redis: Redis,
+  redis: RedisClient,
   items: readonly unknown[],
-  add: (pipeline: ReturnType<Redis['pipeline']>, index: number) => void,
+  add: (pipeline: ReturnType<RedisClient['pipeline']>, index: number) => void,
 ): Promise<T[]> {
   if (items.length === 0) return [];
   const pipeline = redis.pipeline();

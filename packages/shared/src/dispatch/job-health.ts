@@ -4,7 +4,7 @@
  * failed and why. A job that keeps failing, or stopped running, is otherwise silent — its work (claims
  * written to Postgres, tasks requeued, silent agents failed) just stops happening.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { DispatchKeys } from './keys.js';
 
 /** Failed runs in a row after which a job counts as failing (one failure may be a passing fault). */
@@ -32,7 +32,7 @@ type Keys = Pick<DispatchKeys, 'jobs' | 'jobRuns'>;
 
 /** Records one run of a job: `error` when it failed. Returns the job's health after it. */
 export async function recordJobRun(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   job: string,
   everyMs: number,
@@ -61,17 +61,17 @@ export async function recordJobRun(
 }
 
 /** A run skipped because the previous one is still going: the job runs, it is not stalled. */
-export async function touchJob(redis: Redis, keys: Keys, job: string, now = Date.now()): Promise<void> {
+export async function touchJob(redis: RedisClient, keys: Keys, job: string, now = Date.now()): Promise<void> {
   const health = parse(job, await redis.hget(keys.jobs, job));
   if (health) await redis.hset(keys.jobs, job, JSON.stringify({ ...health, lastRunAt: now }));
 }
 
 /** Forgets a job that no longer runs (cleanup with AUTO_CLEANUP off). */
-export async function forgetJob(redis: Redis, keys: Keys, job: string): Promise<void> {
+export async function forgetJob(redis: RedisClient, keys: Keys, job: string): Promise<void> {
   await redis.hdel(keys.jobs, job);
 }
 
-export async function readJobHealth(redis: Redis, keys: Keys): Promise<JobHealth[]> {
+export async function readJobHealth(redis: RedisClient, keys: Keys): Promise<JobHealth[]> {
   const all = await redis.hgetall(keys.jobs);
   return Object.entries(all)
     .map(([job, text]) => parse(job, text))
@@ -80,7 +80,7 @@ export async function readJobHealth(redis: Redis, keys: Keys): Promise<JobHealth
 }
 
 /** Runs per job and outcome, as counted by the workers. */
-export async function readJobRuns(redis: Redis, keys: Keys): Promise<{ job: string; outcome: 'ok' | 'failed'; runs: number }[]> {
+export async function readJobRuns(redis: RedisClient, keys: Keys): Promise<{ job: string; outcome: 'ok' | 'failed'; runs: number }[]> {
   const all = await redis.hgetall(keys.jobRuns);
   return Object.entries(all).flatMap(([field, runs]) => {
     const [job, outcome] = field.split(':');

@@ -4,7 +4,7 @@
  * are added through the Dispatch (dispatch.ts).
  */
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { RESULTS_QUEUE, type ResultJob, type ResultsJobName } from '../queues.js';
 
 export type ResultsQueue = Queue<ResultJob, unknown, ResultsJobName>;
@@ -21,7 +21,7 @@ export const RESULT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: false,
 };
 
-export function createResultsQueue(redis: Redis, prefix: string): ResultsQueue {
+export function createResultsQueue(redis: RedisClient, prefix: string): ResultsQueue {
   const queue: ResultsQueue = new Queue(RESULTS_QUEUE, {
     connection: redis,
     prefix,

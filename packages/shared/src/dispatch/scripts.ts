@@ -4,7 +4,7 @@
  * the Dispatch class (dispatch.ts), which adds what is not a script.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { AfmError } from '../errors.js';
 import type { TaskOutcome } from '../queues.js';
 import { luaInclude, queueKeys } from './bullmq.js';
@@ -135,7 +135,7 @@ export class DispatchScripts {
   readonly keys: DispatchKeys;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix: string,
   ) {
     this.keys = dispatchKeys(prefix);

@@ -3,7 +3,7 @@
  * (a BullMQ Queue given an ioredis instance reuses it instead of opening its own).
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { unavailable } from '../errors.js';
 import { taskQueueName, type TaskJob } from '../queues.js';
 import { dispatchKeys, type DispatchKeys } from './keys.js';
@@ -16,7 +16,7 @@ export class TaskQueues {
   private readonly keys: DispatchKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly prefix: string,
   ) {
     this.keys = dispatchKeys(prefix);

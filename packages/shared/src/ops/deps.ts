@@ -8,7 +8,7 @@ import { createDb, ping } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import { Dispatch } from '../dispatch/dispatch.js';
 import { AfmError } from '../errors.js';
-import { maskSecret } from '../config.js';
+import { describeRedis, maskSecret } from '../config.js';
 import { connectRedis, createRedis } from '../redis.js';
 
 export interface OpsDeps {
@@ -22,7 +22,7 @@ export interface OpenedOps extends OpsDeps {
 }
 
 export async function openOps(config: Config): Promise<OpenedOps> {
-  const redis = createRedis(config.REDIS_URL, 'client', 'afm-cli', { reconnect: false });
+  const redis = createRedis(config, 'client', 'afm-cli', { reconnect: false });
   redis.on('error', () => undefined);
   const db = createDb(config.DATABASE_URI, { max: 2 });
   const closeAll = async () => {
@@ -32,7 +32,7 @@ export async function openOps(config: Config): Promise<OpenedOps> {
     await connectRedis(redis);
   } catch (error) {
     await closeAll();
-    throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Redis at ${maskSecret(config.REDIS_URL)}: ${(error as Error).message}`);
+    throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Redis, ${describeRedis(config)}: ${(error as Error).message}`);
   }
   try {
     await ping(db);

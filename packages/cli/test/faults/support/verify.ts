@@ -110,7 +110,7 @@ export async function verifyLedger(
   const foreign = stored.filter((row) => row.state === 'completed' && !ledger.results.has(row.id) && !ledger.uncertainResults.has(row.id));
   expect(foreign, 'completed tasks without a result from an agent').toEqual([]);
 
-  const redis = createRedis(config.REDIS_URL, 'client');
+  const redis = createRedis(config, 'client');
   await connectRedis(redis);
   const results = createResultsQueue(redis, config.QUEUE_PREFIX);
   try {

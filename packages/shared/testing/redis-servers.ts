@@ -1,0 +1,307 @@
+/**
+ * Real Redis topologies for tests, started from Debian's `redis-server` on free local ports and stopped
+ * by their PIDs: a Sentinel group (one primary, replicas, sentinels) and a Cluster (primaries with a
+ * replica each). Tests kill the primary that holds a deployment and watch AFM follow the promotion.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { keySlot } from '../src/redis.js';
+import { waitFor } from './wait.js';
+
+const SERVER = process.env.AFM_TEST_REDIS_SERVER ?? 'redis-server';
+const CLI = process.env.AFM_TEST_REDIS_CLI ?? 'redis-cli';
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose cluster bus port (+10000) is free too. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = 20_000 + Math.floor(Math.random() * 35_000);
+    if (ports.includes(port) || !(await portIsFree(port)) || !(await portIsFree(port + 10_000))) continue;
+    ports.push(port);
+  }
+  return ports;
+}
+
+/** One redis-server process this test started (and only it stops). */
+export class RedisNode {
+  private child: ChildProcess | undefined;
+  private exited: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly args: string[],
+  ) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(SERVER, this.args, { stdio: 'ignore', cwd: this.dir });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', resolve));
+    const probe = this.client();
+    try {
+      await waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`redis-server on ${this.port} exited with ${child.exitCode}; see ${this.dir}`);
+          if (probe.status !== 'ready') await probe.connect().catch(() => probe.disconnect());
+          return (await probe.ping()) === 'PONG';
+        },
+        { timeoutMs: 15_000, what: `redis-server on port ${this.port}` },
+      );
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** kill -9: no shutdown, no save. */
+  async kill(): Promise<void> {
+    if (this.running) this.child!.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** A one-off connection to this node (callers disconnect it). */
+  client(): Redis {
+    const client = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    return client;
+  }
+
+  async ask<T>(run: (client: Redis) => Promise<T>): Promise<T> {
+    const client = this.client();
+    try {
+      await client.connect();
+      return await run(client);
+    } finally {
+      client.disconnect();
+    }
+  }
+}
+
+const dataArgs = (port: number, dir: string) => [
+  '--port',
+  String(port),
+  '--bind',
+  '127.0.0.1',
+  '--dir',
+  dir,
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+  '--logfile',
+  join(dir, 'redis.log'),
+];
+
+async function nodeDir(root: string, port: number): Promise<string> {
+  const dir = join(root, String(port));
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+export interface SentinelGroup {
+  master: string;
+  /** REDIS_SENTINELS and REDIS_SENTINEL_NAME, as a process is configured. */
+  env: Record<string, string>;
+  nodes: RedisNode[];
+  sentinels: RedisNode[];
+  /** The data node Sentinel names as primary now. */
+  primary(): Promise<RedisNode>;
+  /** Waits until the sentinels name another primary than `old`, with `replicas` replicas attached. */
+  promoted(old: RedisNode, replicas: number): Promise<RedisNode>;
+  close(): Promise<void>;
+}
+
+/** One primary, `replicas` replicas, `sentinels` sentinels (quorum: a majority), failing over in about 2 s. */
+export async function startSentinelGroup({ replicas = 2, sentinels = 3 } = {}): Promise<SentinelGroup> {
+  const root = await mkdtemp(join(tmpdir(), 'afm-sentinel-'));
+  const master = 'afm';
+  const ports = await freePorts(1 + replicas + sentinels);
+  const dataPorts = ports.slice(0, 1 + replicas);
+  const nodes: RedisNode[] = [];
+  for (const [index, port] of dataPorts.entries()) {
+    const dir = await nodeDir(root, port);
+    const replicaOf = index === 0 ? [] : ['--replicaof', '127.0.0.1', String(dataPorts[0])];
+    nodes.push(new RedisNode(port, dir, [...dataArgs(port, dir), ...replicaOf]));
+  }
+  const sentinelNodes: RedisNode[] = [];
+  for (const port of ports.slice(1 + replicas)) {
+    const dir = await nodeDir(root, port);
+    const file = join(dir, 'sentinel.conf');
+    await writeFile(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `logfile ${join(dir, 'sentinel.log')}`,
+        `sentinel monitor ${master} 127.0.0.1 ${dataPorts[0]} ${Math.floor(sentinels / 2) + 1}`,
+        `sentinel down-after-milliseconds ${master} 1000`,
+        `sentinel failover-timeout ${master} 5000`,
+        `sentinel parallel-syncs ${master} 1`,
+        '',
+      ].join('\n'),
+    );
+    sentinelNodes.push(new RedisNode(port, dir, [file, '--sentinel']));
+  }
+  const closeAll = async () => {
+    await Promise.all([...nodes, ...sentinelNodes].map((node) => node.kill()));
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    for (const node of nodes) await node.start();
+    await waitFor(async () => (await nodes[0]!.ask((client) => client.info('replication'))).includes(`connected_slaves:${replicas}`), {
+      timeoutMs: 15_000,
+      what: `${replicas} replicas attached`,
+    });
+    for (const node of sentinelNodes) await node.start();
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+
+  const named = async () => {
+    for (const sentinel of sentinelNodes.filter((node) => node.running)) {
+      const reply = await sentinel
+        .ask((client) => client.call('SENTINEL', 'get-master-addr-by-name', master) as Promise<[string, string] | null>)
+        .catch(() => null);
+      if (reply) return nodes.find((node) => node.port === Number(reply[1]));
+    }
+    return undefined;
+  };
+  const group: SentinelGroup = {
+    master,
+    env: { REDIS_SENTINELS: sentinelNodes.map((node) => node.address).join(','), REDIS_SENTINEL_NAME: master },
+    nodes,
+    sentinels: sentinelNodes,
+    async primary() {
+      return waitFor(named, { timeoutMs: 10_000, what: 'the primary the sentinels name' });
+    },
+    async promoted(old, attached) {
+      return waitFor(
+        async () => {
+          const now = await named();
+          if (!now || now === old || !now.running) return undefined;
+          const info = await now.ask((client) => client.info('replication')).catch(() => '');
+          return info.includes('role:master') && info.includes(`connected_slaves:${attached}`) ? now : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: 'a replica promoted by the sentinels' },
+      );
+    },
+    close: closeAll,
+  };
+  // Every sentinel knows every replica and the other sentinels before a test relies on a failover.
+  await waitFor(
+    async () => {
+      for (const sentinel of sentinelNodes) {
+        const state = (await sentinel.ask((client) => client.call('SENTINEL', 'master', master))) as string[];
+        const field = (name: string) => Number(state[state.indexOf(name) + 1]);
+        if (field('num-slaves') < replicas || field('num-other-sentinels') < sentinels - 1) return false;
+      }
+      return true;
+    },
+    { timeoutMs: 20_000, intervalMs: 200, what: 'the sentinels to know each other and the replicas' },
+  ).catch(async (error: unknown) => {
+    await closeAll();
+    throw error;
+  });
+  return group;
+}
+
+export interface RedisClusterServers {
+  /** REDIS_CLUSTER_NODES, as a process is configured. */
+  env: Record<string, string>;
+  nodes: RedisNode[];
+  /** The primary serving the slot of `key` now. */
+  primaryOf(key: string): Promise<RedisNode>;
+  /** Waits until another node than `old` serves the slot of `key` as primary and the cluster is ok. */
+  promoted(old: RedisNode, key: string): Promise<RedisNode>;
+  close(): Promise<void>;
+}
+
+/** `primaries` primaries with `replicasPer` replicas each, node timeout 1 s. */
+export async function startRedisCluster({ primaries = 3, replicasPer = 1 } = {}): Promise<RedisClusterServers> {
+  const root = await mkdtemp(join(tmpdir(), 'afm-cluster-'));
+  const ports = await freePorts(primaries * (1 + replicasPer));
+  const nodes: RedisNode[] = [];
+  for (const port of ports) {
+    const dir = await nodeDir(root, port);
+    nodes.push(
+      new RedisNode(port, dir, [
+        ...dataArgs(port, dir),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, 'nodes.conf'),
+        '--cluster-node-timeout',
+        '1000',
+      ]),
+    );
+  }
+  const closeAll = async () => {
+    await Promise.all(nodes.map((node) => node.kill()));
+    await rm(root, { recursive: true, force: true });
+  };
+  const clusterOk = async (node: RedisNode) =>
+    (await node.ask((client) => client.call('CLUSTER', 'INFO') as Promise<string>).catch(() => '')).includes('cluster_state:ok');
+  try {
+    await Promise.all(nodes.map((node) => node.start()));
+    const created = spawnSync(
+      CLI,
+      ['--cluster', 'create', ...nodes.map((node) => node.address), '--cluster-replicas', String(replicasPer), '--cluster-yes'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+    await waitFor(async () => (await Promise.all(nodes.map(clusterOk))).every(Boolean), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: 'every cluster node to say cluster_state:ok',
+    });
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+  const owner = async (key: string) => {
+    const slot = keySlot(key);
+    for (const node of nodes.filter((candidate) => candidate.running)) {
+      const slots = (await node.ask((client) => client.call('CLUSTER', 'SLOTS')).catch(() => null)) as
+        [number, number, [string, number]][] | null;
+      const range = slots?.find(([from, to]) => from <= slot && slot <= to);
+      if (range) return nodes.find((candidate) => candidate.port === Number(range[2][1]));
+    }
+    return undefined;
+  };
+  return {
+    env: { REDIS_CLUSTER_NODES: nodes.map((node) => node.address).join(',') },
+    nodes,
+    primaryOf: (key) => waitFor(() => owner(key), { timeoutMs: 10_000, what: `the primary of ${key}` }),
+    promoted: (old, key) =>
+      waitFor(
+        async () => {
+          const now = await owner(key);
+          return now && now !== old && now.running && (await clusterOk(now)) ? now : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: `a replica promoted for ${key}` },
+      ),
+    close: closeAll,
+  };
+}
