@@ -254,6 +254,9 @@ export async function startRedisCluster({ primaries = 3, replicasPer = 1 } = {})
         join(dir, 'nodes.conf'),
         '--cluster-node-timeout',
         '1000',
+        // A replica always stands for election, however long its link was down (a test kills at will).
+        '--cluster-replica-validity-factor',
+        '0',
       ]),
     );
   }
@@ -276,6 +279,15 @@ export async function startRedisCluster({ primaries = 3, replicasPer = 1 } = {})
       intervalMs: 200,
       what: 'every cluster node to say cluster_state:ok',
     });
+    // A replica that has not synced yet cannot take over: tests kill primaries only once all have.
+    await waitFor(
+      async () =>
+        (await Promise.all(nodes.map((node) => node.ask((client) => client.info('replication'))))).filter((info) =>
+          info.includes('master_link_status:up'),
+        ).length ===
+        primaries * replicasPer,
+      { timeoutMs: 30_000, intervalMs: 200, what: 'every replica in sync with its primary' },
+    );
   } catch (error) {
     await closeAll();
     throw error;

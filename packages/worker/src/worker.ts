@@ -9,9 +9,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
 import { Queue, Worker, type Job } from 'bullmq';
 import { WORKER_BEAT_MS } from '@afm/shared/dispatch/workers';
+import type { RedisClient } from '@afm/shared/redis';
 import {
   MAINTENANCE_JOBS,
   MAINTENANCE_QUEUE,
@@ -31,11 +33,17 @@ export interface WorkerOptions {
   syncEveryMs?: number;
   /** How old a task must be before the reconciler queues it when Redis lacks it (default 30 s). */
   reconcileGraceMs?: number;
+  /** How long Redis must have answered before the watchdog acts, and between its restarts (default 10 s). */
+  watchdogGraceMs?: number;
 }
 
 export interface RunningWorker {
   /** Finishes (or safely returns) current jobs, then stops. Does not close `deps`. */
   close(): Promise<void>;
+  /** Times the watchdog rebuilt the BullMQ consumers. */
+  restarts(): number;
+  /** Stops the maintenance consumer fetching jobs, as a wedged connection does (the watchdog's test). */
+  pauseConsumersForTest(): Promise<void>;
 }
 
 const resultHandlers: Record<ResultsJobName, (deps: WorkerDeps, job: Job<ResultJob>, signal?: AbortSignal) => Promise<unknown>> = {
@@ -51,6 +59,10 @@ export function resultsConcurrency(resultLimit: number, heapLimit = getHeapStati
   return Math.max(8, Math.min(200, Math.floor(heapLimit / 4 / (2 * resultLimit + 16_384))));
 }
 
+const WATCHDOG_GRACE_MS = 10_000;
+/** A job not run for this many of its periods (and at least the grace) has stopped, for the watchdog. */
+const WATCHDOG_PERIODS = 5;
+
 /** A still-failing job is logged again after this long, with how many runs failed. */
 const RELOG_FAILING_MS = 600_000;
 
@@ -58,27 +70,7 @@ const isMaintenanceJob = (name: string): name is MaintenanceJobName => (MAINTENA
 
 export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<RunningWorker> {
   const bullmq = deps.dispatch.bullmqOptions;
-  const connection = deps.bullConnection;
   const log = deps.logger;
-
-  const results = new Worker<ResultJob>(
-    RESULTS_QUEUE,
-    async (job, _token, signal) => {
-      const handler = resultHandlers[job.name as ResultsJobName];
-      if (!handler) throw new Error(`no handler for job ${job.name}`);
-      return handler(deps, job, signal);
-    },
-    {
-      connection,
-      ...bullmq,
-      concurrency: options.concurrency ?? resultsConcurrency(deps.config.RESULT_LIMIT),
-      // A killed worker's jobs return to the queue once their lock expires; never drop a result for stalling.
-      lockDuration: 10_000,
-      stalledInterval: 5_000,
-      maxStalledCount: 1_000,
-    },
-  );
-  results.on('failed', (job, error) => log.error({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'results job failed'));
 
   const periods = Object.fromEntries(MAINTENANCE_JOBS.map((name) => [name, MAINTENANCE_JOB_TABLE[name].everyMs(deps, options)])) as Record<
     MaintenanceJobName,
@@ -127,36 +119,72 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     }
   }
 
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, ...bullmq });
-  maintenanceQueue.on('error', () => undefined);
-  const maintenance = new Worker(
-    MAINTENANCE_QUEUE,
-    async (job) => {
-      if (!isMaintenanceJob(job.name)) throw new Error(`no handler for job ${job.name}`);
-      return runMaintenance(job.name);
-    },
-    {
-      connection,
-      ...bullmq,
-      // Side by side: one slow or failing job never holds up the others.
-      concurrency: MAINTENANCE_JOBS.length,
-      removeOnComplete: { count: 10 },
-      removeOnFail: { count: 100 },
-    },
-  );
-  for (const worker of [results, maintenance])
-    worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
+  /**
+   * BullMQ's side of the worker: the results consumer, the maintenance queue and its consumer, on one
+   * connection. Rebuilt on a fresh connection by the watchdog below.
+   */
+  function startConsumers(connection: RedisClient) {
+    const results = new Worker<ResultJob>(
+      RESULTS_QUEUE,
+      async (job, _token, signal) => {
+        const handler = resultHandlers[job.name as ResultsJobName];
+        if (!handler) throw new Error(`no handler for job ${job.name}`);
+        return handler(deps, job, signal);
+      },
+      {
+        connection,
+        ...bullmq,
+        concurrency: options.concurrency ?? resultsConcurrency(deps.config.RESULT_LIMIT),
+        // A killed worker's jobs return to the queue once their lock expires; never drop a result for stalling.
+        lockDuration: 10_000,
+        stalledInterval: 5_000,
+        maxStalledCount: 1_000,
+      },
+    );
+    results.on('failed', (job, error) => log.error({ err: error, job_id: job?.id, attempts: job?.attemptsMade }, 'results job failed'));
+    const queue = new Queue(MAINTENANCE_QUEUE, { connection, ...bullmq });
+    queue.on('error', () => undefined);
+    const maintenance = new Worker(
+      MAINTENANCE_QUEUE,
+      async (job) => {
+        if (!isMaintenanceJob(job.name)) throw new Error(`no handler for job ${job.name}`);
+        return runMaintenance(job.name);
+      },
+      {
+        connection,
+        ...bullmq,
+        // Side by side: one slow or failing job never holds up the others.
+        concurrency: MAINTENANCE_JOBS.length,
+        removeOnComplete: { count: 10 },
+        removeOnFail: { count: 100 },
+      },
+    );
+    for (const worker of [results, maintenance])
+      worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
+    return {
+      results,
+      maintenance,
+      queue,
+      async close(force = false) {
+        await Promise.all([results.close(force), maintenance.close(force)]);
+        await queue.close();
+      },
+    };
+  }
+  let consumers = startConsumers(deps.bullConnection);
+  const maintenanceQueue = () => consumers.queue;
 
   /** Schedules every job that is on; `all`: also those Redis still has (at start, when periods may have changed). */
   async function schedule(all: boolean): Promise<MaintenanceJobName[]> {
-    const present = all ? new Set<string>() : new Set((await maintenanceQueue.getJobSchedulers()).map((scheduler) => scheduler.key));
+    const queue = maintenanceQueue();
+    const present = all ? new Set<string>() : new Set((await queue.getJobSchedulers()).map((scheduler) => scheduler.key));
     const scheduled: MaintenanceJobName[] = [];
     for (const name of MAINTENANCE_JOBS) {
       const every = periods[name];
       if (every === null) {
-        if (all) await Promise.all([maintenanceQueue.removeJobScheduler(name), deps.dispatch.forgetJob(name)]);
+        if (all) await Promise.all([queue.removeJobScheduler(name), deps.dispatch.forgetJob(name)]);
       } else if (!present.has(name)) {
-        await maintenanceQueue.upsertJobScheduler(name, { every }, { name });
+        await queue.upsertJobScheduler(name, { every }, { name });
         scheduled.push(name);
       }
     }
@@ -166,10 +194,58 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   await schedule(true);
 
   const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  /** Since when Redis has answered every heartbeat (null while it does not). */
+  let reachableSince: number | null = Date.now();
+  let restartedAt = 0;
+  let restarts = 0;
+  let restarting: Promise<void> | undefined;
+  const watchdogGraceMs = options.watchdogGraceMs ?? WATCHDOG_GRACE_MS;
+
+  /**
+   * The watchdog: BullMQ's consumers can stop fetching jobs after a failover and never say so (blocking
+   * commands left on a connection to a node that is gone; known BullMQ and ioredis issues). When a
+   * maintenance job has stopped running though Redis has answered for a while, this process builds
+   * its consumers again on a fresh connection. Several workers may each do it; that is harmless.
+   */
+  async function watchdog(now: number): Promise<void> {
+    if (restarting || reachableSince === null || now - reachableSince < watchdogGraceMs || now - restartedAt < watchdogGraceMs) return;
+    // Sooner than /readyz calls a job stalled (30 s at least): a monitoring fleet's tasks wait meanwhile.
+    const stalled = (await deps.dispatch.jobHealth())
+      .filter((health) => {
+        const every = periods[health.job as MaintenanceJobName];
+        return every != null && now - health.lastRunAt > Math.max(watchdogGraceMs, WATCHDOG_PERIODS * every);
+      })
+      .map((health) => health.job);
+    if (stalled.length === 0) return;
+    restartedAt = now;
+    restarts++;
+    log.warn(
+      { jobs: stalled, restarts },
+      'maintenance jobs stopped running while Redis answers: restarting the BullMQ consumers on a new connection',
+    );
+    const old = consumers;
+    consumers = startConsumers(deps.bullConnection.duplicate());
+    restarting = (async () => {
+      // Forced: a consumer whose blocking command never returns would never finish closing.
+      await Promise.race([old.close(true), sleep(5_000)]).catch(() => undefined);
+      if (old.results.opts.connection !== deps.bullConnection)
+        await (old.results.opts.connection as RedisClient).quit().catch(() => undefined);
+    })().finally(() => (restarting = undefined));
+  }
+
   const beat = async () => {
-    await deps.dispatch.workerBeat(workerId).catch((error: unknown) => log.debug({ err: error }, 'worker heartbeat failed'));
+    const now = Date.now();
+    try {
+      await deps.dispatch.workerBeat(workerId);
+      reachableSince ??= now;
+    } catch (error) {
+      reachableSince = null;
+      log.debug({ err: error }, 'worker heartbeat failed');
+      return;
+    }
     const restored = await schedule(false).catch(() => []);
     if (restored.length > 0) log.warn({ jobs: restored }, 'job schedulers were missing from Redis (its data was lost); scheduled again');
+    await watchdog(now).catch((error: unknown) => log.debug({ err: error }, 'watchdog check failed'));
   };
   await beat();
   const beating = setInterval(() => void beat(), WORKER_BEAT_MS).unref();
@@ -180,10 +256,14 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   );
 
   return {
+    restarts: () => restarts,
+    pauseConsumersForTest: () => consumers.maintenance.pause(),
     async close() {
       clearInterval(beating);
-      await Promise.all([results.close(), maintenance.close()]);
-      await maintenanceQueue.close();
+      await restarting;
+      await consumers.close();
+      if (consumers.results.opts.connection !== deps.bullConnection)
+        await (consumers.results.opts.connection as RedisClient).quit().catch(() => undefined);
       await deps.dispatch.workerRetired(workerId).catch(() => undefined);
       log.info('worker stopped');
     },

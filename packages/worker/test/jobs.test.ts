@@ -12,6 +12,7 @@ import { MAINTENANCE_JOBS, MAINTENANCE_QUEUE, taskQueueName, type TaskJob } from
 import { deleteDeployment } from '@afm/shared/dispatch/dispatch';
 import { waitFor } from '@afm/shared/testing/wait';
 import { startWorker, type RunningWorker } from '../src/worker.js';
+import { MAINTENANCE_JOB_TABLE } from '../src/jobs/table.js';
 import { startWorkerHarness, type WorkerHarness } from './harness.js';
 
 let h: WorkerHarness;
@@ -131,7 +132,8 @@ describe('maintenance jobs', () => {
       skipVersionCheck: true,
     });
     try {
-      await waitFor(async () => (await queue.getJobSchedulers()).length === MAINTENANCE_JOBS.length, {
+      const scheduled = MAINTENANCE_JOBS.filter((name) => MAINTENANCE_JOB_TABLE[name].everyMs(h.deps, {}) !== null);
+      await waitFor(async () => (await queue.getJobSchedulers()).length === scheduled.length, {
         timeoutMs: 10_000,
         what: 'every job scheduler back',
       });
@@ -151,5 +153,21 @@ describe('maintenance jobs', () => {
     expect((await findTask(h.deps.db, held.task_id))?.error).toMatch(/agent went silent/);
     expect((await findTask(h.deps.db, waiting.task_id))?.state, 'a finished task stays finished').toBe('completed');
     process.stdout.write(`schedulers back ${back} ms after the flush\n`);
+  });
+
+  it('rebuilds its BullMQ consumers when maintenance jobs stop running though Redis answers (the watchdog)', async () => {
+    await worker?.close();
+    const { deps, lines } = withLog();
+    worker = await startWorker(deps, { syncEveryMs: 200, watchdogGraceMs: 300 });
+    const health = async () => (await h.deps.dispatch.jobHealth()).filter((job) => job.job !== 'cleanup' && job.job !== 'retention');
+    await waitFor(async () => (await health()).length === 3, { what: 'the jobs to run' });
+
+    // A consumer that stopped fetching (as one wedged on a dead node's connection does), a minute ago.
+    await worker.pauseConsumersForTest();
+    for (const job of ['sync', 'reconcile', 'deadlines']) await h.deps.dispatch.recordJobRun(job, 200, null, Date.now() - 60_000);
+    await waitFor(() => worker!.restarts() === 1, { what: 'the watchdog to restart the consumers' });
+    await waitFor(async () => (await health()).every((job) => Date.now() - job.lastRunAt < 2_000), { what: 'the jobs running again' });
+    expect(worker.restarts(), 'once: the restarted consumers run').toBe(1);
+    expect(lines.filter((line) => /restarting the BullMQ consumers/.test(String(line.msg)))).toHaveLength(1);
   });
 });

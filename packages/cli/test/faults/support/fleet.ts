@@ -56,10 +56,11 @@ export async function waitReadyz(fleet: Fleet, what: string, check: (state: Read
   });
 }
 
-export async function startFleet(label: string): Promise<Fleet> {
-  const env = await createTestEnv(label, SETTINGS);
+/** `settings`: more configuration for every process (a Redis mode, REDIS_ACK_REPLICAS…). */
+export async function startFleet(label: string, settings: Record<string, string> = {}): Promise<Fleet> {
+  const env = await createTestEnv(label, { ...SETTINGS, ...settings });
   // Child processes get the storage keys from the config and these settings explicitly.
-  const overrides = SETTINGS;
+  const overrides = { ...SETTINGS, ...settings };
   const ports = await Promise.all([freePort(), freePort()]);
   const replicas: Replica[] = await Promise.all(
     ports.map(async (port) => ({ ...(await spawnReplica(env.config, port, overrides)), port })),

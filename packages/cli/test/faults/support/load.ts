@@ -52,6 +52,10 @@ export interface Ledger {
   unexpected: string[];
   /** Answers per kind, e.g. `POST /task 503`, `poll ECONNREFUSED`. */
   counts: Record<string, number>;
+  /** The first 503 message of each kind of request, e.g. `poll 503` → its `message`. */
+  messages: Record<string, string>;
+  /** When the first and the last failed answer (a 503, or none) came, ms since the epoch. */
+  failed: { first: number | null; last: number | null };
 }
 
 export interface Load {
@@ -89,6 +93,8 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
     refusedResults: new Map(),
     unexpected: [],
     counts: {},
+    messages: {},
+    failed: { first: null, last: null },
   };
   let posting = true;
   let sequence = 0;
@@ -97,7 +103,12 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
     const urls = replicas();
     return urls[turn++ % urls.length]!;
   };
-  const count = (what: string) => (ledger.counts[what] = (ledger.counts[what] ?? 0) + 1);
+  const count = (what: string, reply?: Reply) => {
+    if (reply && 'body' in reply) ledger.messages[what] ??= String((reply.body as { message?: unknown })?.message ?? reply.body);
+    ledger.counts[what] = (ledger.counts[what] ?? 0) + 1;
+    ledger.failed.first ??= Date.now();
+    ledger.failed.last = Date.now();
+  };
   const unexpected = (what: string, reply: Reply) => ledger.unexpected.push(`${what} → ${JSON.stringify(reply).slice(0, 300)}`);
 
   let drained: (ledger: Ledger) => Promise<boolean> = async () => true;
@@ -122,7 +133,10 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
       ledger.tasks.set(id, n);
       return true;
     } else if (reply.status === 503) {
-      count('POST /task 503');
+      // "Try again later" — but it may stand: Postgres may have stored it before the 503 (a replication
+      // not confirmed in time, REDIS_ACK_REPLICAS); an identical repeat would be answered 200.
+      ledger.uncertainTasks.add(id);
+      count('POST /task 503', reply);
     } else {
       unexpected('POST /task', reply);
     }
@@ -144,7 +158,7 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
       } else if (reply.status === 503) {
         // Redis may have taken the answer and died before replying: "retry later", but it may stand.
         lostAnswer = true;
-        count('result 503');
+        count('result 503', reply);
       } else if (reply.status === 200) {
         ledger.results.set(task.task_id, result);
         return;
@@ -176,7 +190,7 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
       const reply = await send(pick(), 'POST', longPoll ? '/tasks?wait=1' : '/tasks', body);
       if ('error' in reply || reply.status !== 200) {
         if ('error' in reply) count(`poll ${reply.error}`);
-        else if (reply.status === 503) count('poll 503');
+        else if (reply.status === 503) count('poll 503', reply);
         else unexpected('POST /tasks', reply);
         await sleep(BACKOFF_MS);
         continue;

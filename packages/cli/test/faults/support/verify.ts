@@ -100,7 +100,10 @@ export async function verifyLedger(
     const row = byId.get(id);
     return row?.state !== 'completed' || JSON.stringify(row.result) !== JSON.stringify(result);
   });
-  expect(notStored, 'accepted results not the stored outcome').toEqual([]);
+  expect(
+    notStored.map(([id, result]) => ({ id, sent: result, stored: byId.get(id) })),
+    'accepted results not the stored outcome',
+  ).toEqual([]);
   for (const [id, result] of ledger.uncertainResults) {
     const row = byId.get(id)!;
     if (row.state === 'completed') expect(row.result, `result of ${id}`).toEqual(result);
