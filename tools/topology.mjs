@@ -3,7 +3,7 @@
 // replicas, one `slamon-afm worker`, after a one-shot `slamon-afm migrate` — all as child processes,
 // configured by the environment (DATABASE_URI, REDIS_URL, …). For local use and for the tests.
 //
-//   node tools/topology.mjs [--port 8080] [--replicas 2] [--host 127.0.0.1]
+//   node tools/topology.mjs [--port 8080] [--replicas 2] [--workers 1] [--host 127.0.0.1]
 //
 // It prints one JSON line when ready ({"event":"ready","lb":URL,"processes":[{name,pid,url}]}) and one
 // per child that exits. SIGTERM or SIGINT stops the balancer, then every child with SIGTERM.
@@ -17,6 +17,7 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '8080' },
     replicas: { type: 'string', default: '2' },
+    workers: { type: 'string', default: '1' },
     host: { type: 'string', default: '127.0.0.1' },
   },
 });
@@ -55,7 +56,10 @@ const replicas = Array.from({ length: Number(values.replicas) }, (_, index) => {
   const port = lbPort + 1 + index;
   return { name: `api-${index + 1}`, port, url: `http://${host}:${port}`, child: run(`api-${index + 1}`, ['run', host, String(port)]) };
 });
-const worker = run('worker', ['worker']);
+const workers = Array.from({ length: Number(values.workers) }, (_, index) => ({
+  name: index === 0 ? 'worker' : `worker-${index + 1}`,
+  child: run(index === 0 ? 'worker' : `worker-${index + 1}`, ['worker']),
+}));
 await Promise.all(replicas.map((replica) => waitUntil(async () => (await fetch(`${replica.url}/healthz`)).ok, replica.name)));
 
 const balancer = createBalancer({ host, replicas });
@@ -64,10 +68,13 @@ await new Promise((resolve) => balancer.listen(lbPort, host, resolve));
 say({
   event: 'ready',
   lb: `http://${host}:${lbPort}`,
-  processes: [...replicas.map(({ name, child, url }) => ({ name, pid: child.pid, url })), { name: 'worker', pid: worker.pid }],
+  processes: [
+    ...replicas.map(({ name, child, url }) => ({ name, pid: child.pid, url })),
+    ...workers.map(({ name, child }) => ({ name, pid: child.pid })),
+  ],
 });
 
-const children = [...replicas.map((replica) => replica.child), worker];
+const children = [...replicas.map((replica) => replica.child), ...workers.map((worker) => worker.child)];
 const stop = async () => {
   balancer.close();
   balancer.closeAllConnections();

@@ -6,10 +6,17 @@
 //
 //   npm run bench [-- --scenario burst,steady,long-poll,backlog,history,fleet,types] [--runs 3] [--json]
 //                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
+//                    [--replicas 2] [--workers 1] [--set KEY=VALUE]…
+// Scenarios run only when named (issue 13, docs/scaling.md): cancel; ack (REDIS_ACK_REPLICAS 0 and 1
+// in alternating rounds, on a Redis primary with one replica started here); scaling (1, 2 and 3
+// replicas, then 1 and 2 workers, alternating); retention (TASK_RETENTION deleting a seeded history
+// of --history finished tasks while a burst runs).
 import { parseArgs } from 'node:util';
 import * as scenarios from './scenarios.mjs';
 import { seedBacklog, seedHistory } from './seed.mjs';
+import { startPrimaryWithReplica } from './redis-pair.mjs';
 import { serverTimings, startSystem } from './system.mjs';
+import { sleep } from './load.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -23,8 +30,20 @@ const { values } = parseArgs({
     history: { type: 'string', default: '1000000' },
     fleet: { type: 'string', default: '10000' },
     types: { type: 'string', default: '500' },
+    replicas: { type: 'string', default: '2' },
+    workers: { type: 'string', default: '1' },
+    set: { type: 'string', multiple: true, default: [] },
   },
 });
+/** AFM configuration for every system started (`--set KEY=VALUE`). */
+const settings = Object.fromEntries(
+  values.set.map((setting) => {
+    const eq = setting.indexOf('=');
+    if (eq <= 0) throw new Error(`--set takes KEY=VALUE, got ${setting}`);
+    return [setting.slice(0, eq), setting.slice(eq + 1)];
+  }),
+);
+const shape = { replicas: Number(values.replicas), workers: Number(values.workers) };
 const wanted = new Set(values.scenario.split(','));
 const runs = Number(values.runs);
 const log = (line) => process.stderr.write(`${line}\n`);
@@ -59,8 +78,8 @@ async function timed(system, run) {
   return { ...result, server_side: await server() };
 }
 
-async function withSystem(run) {
-  const system = await startSystem();
+async function withSystem(run, options = {}) {
+  const system = await startSystem({ ...shape, ...options, env: { ...settings, ...options.env } });
   try {
     return await run(system);
   } finally {
@@ -108,6 +127,98 @@ for (const [name, seed, size] of [
       },
     };
   });
+}
+
+if (wanted.has('cancel')) report.scenarios.cancel = await withSystem((system) => repeat('cancel', system, (s) => scenarios.cancel(s)));
+
+// REDIS_ACK_REPLICAS: the same scenarios with N = 0 and N = 1 in alternating rounds, on one primary
+// with one replica (started here, on free local ports), so the only difference is the WAIT.
+if (wanted.has('ack')) {
+  const servers = await startPrimaryWithReplica();
+  try {
+    const rounds = { 0: [], 1: [] };
+    for (let round = 1; round <= runs; round++) {
+      for (const replicas of [0, 1]) {
+        log(`ack: REDIS_ACK_REPLICAS=${replicas}, round ${round}/${runs}`);
+        rounds[replicas].push(
+          await withSystem(
+            async (system) => ({
+              steady: await timed(system, (s) => scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) })),
+              burst: await timed(system, (s) => scenarios.burst(s, burstOptions)),
+              cancel: await scenarios.cancel(system),
+            }),
+            { redisUrl: servers.url, env: { REDIS_ACK_REPLICAS: String(replicas) } },
+          ),
+        );
+      }
+    }
+    for (const replicas of [0, 1])
+      for (const part of ['steady', 'burst', 'cancel'])
+        report.scenarios[`${part} (REDIS_ACK_REPLICAS=${replicas})`] = {
+          ...medianOf(rounds[replicas].map((result) => result[part])),
+          runs: rounds[replicas].length,
+        };
+  } finally {
+    await servers.stop();
+  }
+}
+
+// How AFM grows: the burst with 1, 2 and 3 API replicas, then with 1 and 2 workers, alternating.
+if (wanted.has('scaling')) {
+  const shapes = [
+    ['1 replica, 1 worker', { replicas: 1, workers: 1 }],
+    ['2 replicas, 1 worker', { replicas: 2, workers: 1 }],
+    ['3 replicas, 1 worker', { replicas: 3, workers: 1 }],
+    ['2 replicas, 2 workers', { replicas: 2, workers: 2 }],
+  ];
+  const rounds = new Map(shapes.map(([name]) => [name, []]));
+  for (let round = 1; round <= runs; round++) {
+    for (const [name, options] of shapes) {
+      log(`scaling: ${name}, round ${round}/${runs}`);
+      rounds.get(name).push(await withSystem((system) => timed(system, (s) => scenarios.burst(s, burstOptions)), options));
+    }
+  }
+  for (const [name, results] of rounds) report.scenarios[`scaling: ${name}`] = { ...medianOf(results), runs: results.length };
+}
+
+// TASK_RETENTION on a history of --history finished tasks, 100 days old: how fast the worker deletes
+// them, and what that does to a burst running meanwhile (against the same system before seeding).
+if (wanted.has('retention')) {
+  const size = Number(values.history);
+  await withSystem(
+    async (system) => {
+      const plain = await repeat('retention (before seeding)', system, (s) => scenarios.burst(s, burstOptions));
+      // The worker deletes nothing older than 90 days until the seed is in: it is posted 100 days ago.
+      log(`retention: seeding ${size.toLocaleString('en')} finished tasks, 100 days old`);
+      await seedHistory(system, { count: size, ageDays: 100 });
+      const remaining = async () =>
+        Number((await system.db.query(`select count(*) as n from tasks where posted_at < now() - interval '90 days'`)).rows[0].n);
+      const started = performance.now();
+      const samples = [];
+      let done = false;
+      const watching = (async () => {
+        while (!done) {
+          samples.push({ s: Math.round((performance.now() - started) / 1000), remaining: await remaining() });
+          if (samples.at(-1).remaining === 0) break;
+          await sleep(2_000);
+        }
+      })();
+      const during = await repeat('retention (while deleting)', system, (s) => scenarios.burst(s, burstOptions));
+      await watching;
+      done = true;
+      const seconds = samples.at(-1).s;
+      report.scenarios.retention = {
+        history: size,
+        deleted_per_s: Math.round(size / seconds),
+        seconds_to_delete_all: seconds,
+        burst_while_deleting: { posts_per_s: during.posts_per_s, cycles_per_s: during.cycles_per_s, routes: during.routes },
+        before_seeding: { posts_per_s: plain.posts_per_s, cycles_per_s: plain.cycles_per_s },
+        remaining_every_2_s: samples.map(({ s, remaining }) => `${s}s:${remaining}`).join(' '),
+        correctness: during.correctness,
+      };
+    },
+    { env: { TASK_RETENTION: '90d' } },
+  );
 }
 
 if (values.json) {

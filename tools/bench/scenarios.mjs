@@ -86,10 +86,13 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
   const drainSeconds = (performance.now() - started) / 1000;
   const cpuUse = cpu();
   const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, tasks)) };
+  // From the first claim until Postgres holds every result: what the workers keep up with.
+  const storedSeconds = (performance.now() - started) / 1000;
   await http.close();
   return {
     posts_per_s: Math.round(tasks / postSeconds),
     cycles_per_s: Math.round(tasks / drainSeconds),
+    stored_per_s: Math.round(tasks / storedSeconds),
     routes: routeStats(latencies),
     cpu_percent: cpuUse,
     correctness,
@@ -341,4 +344,36 @@ export async function longPoll(system, { rate = 100, seconds = 20, agents = 16, 
     cpu_percent: cpuUse,
     correctness,
   };
+}
+
+/**
+ * cancel: `count` waiting tasks of a type no agent polls, then `DELETE /task/<id>` for each,
+ * `concurrency` at a time (the posts are not measured); every task must end failed "cancelled".
+ */
+export async function cancel(system, { count = 2_000, concurrency = 16 } = {}) {
+  const latencies = new Latencies();
+  const poster = client(system.replicas, { connections: 64 });
+  const http = client(system.replicas, { connections: concurrency, latencies });
+  const type = `cancel-${randomUUID().slice(0, 8)}`;
+  const tasks = Array.from({ length: count }, (_, n) => newTask(type, n));
+  await pool(tasks, 64, async (task) => {
+    const reply = await poster.postTask(task);
+    if (reply.status !== 200) throw new Error(`POST /task answered ${reply.status}`);
+  });
+  await pool(tasks, concurrency, async (task) => {
+    const reply = await http.call('DELETE /task/:id', 'DELETE', `/task/${task.task_id}`);
+    if (reply.status !== 200) throw new Error(`DELETE /task answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  });
+  await Promise.all([poster.close(), http.close()]);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { rows } = await system.db.query(
+      `select count(*) filter (where state = 'failed' and error = 'cancelled') as cancelled from tasks where task_type = $1`,
+      [type],
+    );
+    if (Number(rows[0].cancelled) === count) break;
+    if (Date.now() > deadline) throw new Error(`cancel: ${rows[0].cancelled} of ${count} stored as cancelled`);
+    await sleep(100);
+  }
+  return { tasks: count, routes: routeStats(latencies), correctness: { cancelled: count } };
 }

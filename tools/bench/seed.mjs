@@ -52,8 +52,8 @@ export async function seedBacklog(system, { count = 1_000_000, types = 50 } = {}
   await system.redis.set(keys.reconciled, String(Date.now()));
 }
 
-/** `count` finished tasks in Postgres, run by `agents` agents last seen half an hour ago. */
-export async function seedHistory(system, { count = 1_000_000, agents = 10_000 } = {}) {
+/** `count` finished tasks in Postgres, posted from `ageDays` days ago on, run by `agents` agents last seen half an hour ago. */
+export async function seedHistory(system, { count = 1_000_000, agents = 10_000, ageDays = 3 } = {}) {
   const keys = afmKeys(system.prefix);
   const lastSeen = Date.now() - 1_800_000;
   const agentIds = Array.from({ length: agents }, () => randomUUID());
@@ -90,11 +90,11 @@ export async function seedHistory(system, { count = 1_000_000, agents = 10_000 }
       `insert into tasks (id, test_id, task_type, task_version, task_data, state, posted_at, claimed_at, finished_at, agent_id, result, error)
        select gen_random_uuid(), gen_random_uuid(), 'history', 1, jsonb_build_object('n', n),
               case when n % 10 = 0 then 'failed' else 'completed' end,
-              now() - interval '3 days' + make_interval(secs => n / 10.0), now() - interval '3 days' + make_interval(secs => n / 10.0 + 1),
-              now() - interval '3 days' + make_interval(secs => n / 10.0 + 2), ($1::uuid[])[1 + n % $2],
+              now() - make_interval(days => $5) + make_interval(secs => n / 10.0), now() - make_interval(days => $5) + make_interval(secs => n / 10.0 + 1),
+              now() - make_interval(days => $5) + make_interval(secs => n / 10.0 + 2), ($1::uuid[])[1 + n % $2],
               case when n % 10 = 0 then null else '{"ms": 120}'::jsonb end, case when n % 10 = 0 then 'timeout' else null end
        from generate_series($3::int, $4::int) as n`,
-      [agentIds, agents, offset, Math.min(count, offset + 100_000) - 1],
+      [agentIds, agents, offset, Math.min(count, offset + 100_000) - 1, ageDays],
     );
   }
   await system.db.query('analyze tasks');

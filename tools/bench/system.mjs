@@ -13,7 +13,13 @@ const ADMIN = process.env.AFM_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const REDIS = process.env.AFM_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const TICKS = 100; // clock ticks per second in /proc/<pid>/stat
 
-export async function startSystem({ port = 18_000 + 10 * Math.floor(Math.random() * 200), env = {} } = {}) {
+export async function startSystem({
+  port = 18_000 + 10 * Math.floor(Math.random() * 200),
+  env = {},
+  replicas = 2,
+  workers = 1,
+  redisUrl = REDIS,
+} = {}) {
   const id = randomBytes(4).toString('hex');
   const database = `afm_bench_${id}`;
   const admin = new pg.Client({ connectionString: ADMIN });
@@ -26,14 +32,14 @@ export async function startSystem({ port = 18_000 + 10 * Math.floor(Math.random(
   // load, where real agents poll every AGENT_RETURN_TIME — so the per-agent poll limit is off.
   const config = {
     DATABASE_URI: dbUrl.toString(),
-    REDIS_URL: REDIS,
+    REDIS_URL: redisUrl,
     QUEUE_PREFIX: `bench-${id}`,
     LOG_LEVEL: 'warn',
     POLL_RATE_LIMIT: '0',
     ...env,
   };
 
-  const child = spawn(process.execPath, [TOPOLOGY, '--port', String(port)], {
+  const child = spawn(process.execPath, [TOPOLOGY, '--port', String(port), '--replicas', String(replicas), '--workers', String(workers)], {
     env: { ...process.env, ...config },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -44,7 +50,7 @@ export async function startSystem({ port = 18_000 + 10 * Math.floor(Math.random(
     });
   });
   const db = new pg.Pool({ connectionString: config.DATABASE_URI, max: 4 });
-  const redis = new Redis(REDIS);
+  const redis = new Redis(redisUrl);
   return {
     config,
     db,

@@ -21,6 +21,7 @@ interface Service {
   volumes?: string[];
   healthcheck?: { test: string[] };
   restart?: string;
+  profiles?: string[];
 }
 const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
@@ -29,9 +30,66 @@ const compose = parse(readFileSync(root('docker-compose.yml'), 'utf8'), { merge:
 const { services } = compose;
 const AFM_SERVICES = ['migrate', 'api-1', 'api-2', 'worker'];
 
+/** Compose's interpolation of `${VAR}`, `${VAR-default}` and `${VAR:-default}` from an env file's values. */
+function interpolate(env: Record<string, string>, values: Record<string, string>): Record<string, string> {
+  const expand = (text: string) =>
+    text.replace(/\$\{(\w+)(?:(:?-)([^}]*))?\}/g, (_, name: string, operator: string | undefined, fallback: string) => {
+      const value = values[name];
+      if (operator === ':-') return value ? value : fallback;
+      if (operator === '-') return value !== undefined ? value : fallback;
+      return value ?? '';
+    });
+  return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, expand(String(value))]));
+}
+
+/** An env file's KEY=value lines. */
+const envFile = (path: string) =>
+  Object.fromEntries(
+    readFileSync(root(path), 'utf8')
+      .split('\n')
+      .filter((line) => /^\w+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+
 describe('docker-compose.yml', () => {
-  it('has the topology of issue 4', () => {
-    expect(Object.keys(services).sort()).toEqual(['agent', 'api-1', 'api-2', 'lb', 'migrate', 'postgres', 'redis', 'worker']);
+  it('has the topology of issue 4, and a Sentinel group in the ha profile (issue 13)', () => {
+    const inProfile = (profile?: string) =>
+      Object.keys(services)
+        .filter((name) => (profile ? services[name]!.profiles?.includes(profile) : !services[name]!.profiles))
+        .sort();
+    expect(inProfile()).toEqual(['agent', 'api-1', 'api-2', 'lb', 'migrate', 'postgres', 'redis', 'worker']);
+    expect(inProfile('ha')).toEqual(['redis-ha-1', 'redis-ha-2', 'redis-ha-3', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
+  });
+
+  it('runs the ha profile as 1 primary, 2 replicas and 3 sentinels agreeing by majority', () => {
+    const command = (name: string) => services[name]!.command!.join(' ');
+    expect(command('redis-ha-1')).not.toContain('--replicaof');
+    for (const name of ['redis-ha-2', 'redis-ha-3']) expect(command(name)).toContain('--replicaof redis-ha-1 6379');
+    for (const name of ['redis-ha-1', 'redis-ha-2', 'redis-ha-3']) {
+      expect(command(name)).toContain('--appendonly yes');
+      expect(command(name)).toContain(`--replica-announce-ip ${name}`);
+      expect(compose.volumes).toHaveProperty(services[name]!.volumes![0]!.split(':')[0]!);
+    }
+    const sentinel = readFileSync(root('deploy/sentinel.conf'), 'utf8');
+    expect(sentinel).toMatch(/^sentinel monitor afm redis-ha-1 6379 2$/m);
+    expect(sentinel).toMatch(/^sentinel resolve-hostnames yes$/m);
+    for (const name of ['sentinel-1', 'sentinel-2', 'sentinel-3']) {
+      expect(services[name]!.volumes).toEqual(['./deploy/sentinel.conf:/etc/redis/sentinel.conf:ro']);
+      expect(command(name)).toContain('redis-server /data/sentinel.conf --sentinel');
+      expect(services[name]!.healthcheck?.test.join(' ')).toContain('get-master-addr-by-name afm');
+    }
+    // AFM waits for the sentinels only when they are started.
+    for (const name of ['api-1', 'api-2', 'worker'])
+      expect(services[name]!.depends_on).toMatchObject({ 'sentinel-1': { condition: 'service_healthy', required: false } });
+  });
+
+  it('points AFM at the Sentinel group with deploy/ha.env, acknowledging after one replica', () => {
+    for (const name of AFM_SERVICES) {
+      const { config } = loadConfig({ env: interpolate(services[name]!.environment!, envFile('deploy/ha.env')) });
+      expect(config.REDIS_SENTINELS, name).toEqual(['sentinel-1', 'sentinel-2', 'sentinel-3'].map((host) => ({ host, port: 26379 })));
+      expect(config.REDIS_SENTINEL_NAME).toBe('afm');
+      expect(config.REDIS_ACK_REPLICAS).toBe(1);
+    }
   });
 
   it('runs Postgres 15 or newer on a named volume', () => {
@@ -71,7 +129,7 @@ describe('docker-compose.yml', () => {
   it('configures AFM services with valid keys only, pointing at the compose Postgres and Redis', () => {
     const postgres = services.postgres!.environment!;
     for (const name of AFM_SERVICES) {
-      const env = services[name]!.environment!;
+      const env = interpolate(services[name]!.environment!, {});
       for (const key of Object.keys(env)) expect([...CONFIG_KEYS, ...Object.keys(CONFIG_ALIASES)], `${name} ${key}`).toContain(key);
       const { config } = loadConfig({ env });
       const db = new URL(config.DATABASE_URI);
@@ -82,6 +140,8 @@ describe('docker-compose.yml', () => {
         `/${postgres.POSTGRES_DB}`,
       ]);
       expect(new URL(config.REDIS_URL).hostname).toBe('redis');
+      expect(config.REDIS_SENTINELS).toBeUndefined();
+      expect(config.REDIS_ACK_REPLICAS).toBe(0);
       expect(config.AUTO_CREATE).toBe(false); // the migrate service does it, once
     }
   });

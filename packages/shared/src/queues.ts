@@ -96,5 +96,5 @@ export interface ResultJob {
 
 export type ResultsJobName = 'result';
 /** The worker's repeatable jobs (worker/src/jobs/table.ts). */
-export const MAINTENANCE_JOBS = ['sync', 'reconcile', 'deadlines', 'cleanup'] as const;
+export const MAINTENANCE_JOBS = ['sync', 'reconcile', 'deadlines', 'cleanup', 'retention'] as const;
 export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[number];

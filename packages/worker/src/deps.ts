@@ -17,7 +17,10 @@ export interface WorkerDeps {
   dispatch: Dispatch;
   /** Connection for BullMQ workers, which wait for Redis to come back (BullMQ duplicates it as needed). */
   bullConnection: RedisClient;
-  config: Pick<Config, 'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT'>;
+  config: Pick<
+    Config,
+    'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT' | 'TASK_RETENTION'
+  >;
   logger: Logger;
 }
 

@@ -47,6 +47,24 @@ export async function insertTask(db: Db, task: TaskJob, postedAt: Date): Promise
   return inserted!;
 }
 
+/**
+ * TASK_RETENTION: deletes up to `limit` tasks posted and finished before `cutoff`, oldest first; how
+ * many. One short statement per call, through the posting-time index; rows locked by anyone else are
+ * skipped, so the hot path never waits on it.
+ */
+export async function deleteFinishedBefore(db: Db, cutoff: Date, limit: number): Promise<number> {
+  const { rows } = await sql<{ deleted: string }>`
+    with doomed as (
+      select id from tasks
+      where posted_at < ${cutoff} and finished_at < ${cutoff}
+      order by posted_at
+      limit ${limit}
+      for update skip locked
+    ), gone as (delete from tasks using doomed where tasks.id = doomed.id returning 1)
+    select count(*) as deleted from gone`.execute(db);
+  return Number(rows[0]?.deleted ?? 0);
+}
+
 export async function findTask(db: Db, id: string): Promise<Task | undefined> {
   return db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
 }

@@ -8,6 +8,7 @@ import type { WorkerDeps } from '../deps.js';
 import { cleanup } from '../services/cleanup.service.js';
 import { deadlines } from '../services/deadlines.service.js';
 import { reconcile } from '../services/reconcile.service.js';
+import { RETENTION_EVERY_MS, enforceRetention } from '../services/retention.service.js';
 import { sync } from '../services/sync.service.js';
 
 /** Timings a test may shorten (WorkerOptions). */
@@ -22,7 +23,7 @@ export interface MaintenanceJob {
   run(deps: WorkerDeps, options: JobOptions): Promise<unknown>;
 }
 
-/** Sync, reconcile and deadlines run every second by default; cleanup every CLEANUP_INTERVAL. */
+/** Sync, reconcile and deadlines run every second by default; cleanup every CLEANUP_INTERVAL; retention, when on, every 10 s. */
 const EVERY_SECOND = 1_000;
 
 export const MAINTENANCE_JOB_TABLE: Record<MaintenanceJobName, MaintenanceJob> = {
@@ -33,4 +34,5 @@ export const MAINTENANCE_JOB_TABLE: Record<MaintenanceJobName, MaintenanceJob> =
   },
   deadlines: { everyMs: (_deps, options) => options.syncEveryMs ?? EVERY_SECOND, run: (deps) => deadlines(deps) },
   cleanup: { everyMs: (deps) => (deps.config.AUTO_CLEANUP ? deps.config.CLEANUP_INTERVAL * 1000 : null), run: (deps) => cleanup(deps) },
+  retention: { everyMs: (deps) => (deps.config.TASK_RETENTION ? RETENTION_EVERY_MS : null), run: (deps) => enforceRetention(deps) },
 };
