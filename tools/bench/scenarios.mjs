@@ -93,6 +93,9 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
     posts_per_s: Math.round(tasks / postSeconds),
     cycles_per_s: Math.round(tasks / drainSeconds),
     stored_per_s: Math.round(tasks / storedSeconds),
+    // CPU time of Redis per task (post, claim, result), from /proc: Redis runs commands on one thread, so
+    // one primary is saturated at about 1e6 / this many tasks a second.
+    redis_cpu_us_per_task: Math.round(((cpuUse.redis / 100) * (postSeconds + drainSeconds) * 1e6) / tasks),
     routes: routeStats(latencies),
     cpu_percent: cpuUse,
     correctness,

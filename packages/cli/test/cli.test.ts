@@ -111,6 +111,21 @@ describe('slamon-afm', () => {
     expect(unknown.err).toContain('NOPE');
   });
 
+  it('config names the Redis mode, from env or flags, and exits 2 when two modes are configured (issue 13)', async () => {
+    const sentinel = await run(['config', '--redis-sentinels', '127.0.0.1:26379,127.0.0.1:26380', '--redis-sentinel-name', 'afm'], {
+      REDIS_URL: '',
+    });
+    expect(sentinel.code).toBe(0);
+    expect(sentinel.out).toMatch(/^REDIS_SENTINELS\s+127\.0\.0\.1:26379,127\.0\.0\.1:26380\s+flag$/m);
+    expect(sentinel.out).toMatch(/^redis: sentinel \(master group afm via 127\.0\.0\.1:26379,127\.0\.0\.1:26380\)$/m);
+    const cluster = await run(['config', '--json'], { REDIS_URL: '', REDIS_CLUSTER_NODES: '127.0.0.1:7000', QUEUE_PREFIX: 'afm' });
+    expect(cluster.json()).toMatchObject({ redis: 'cluster (seed nodes 127.0.0.1:7000)' });
+    expect(cluster.json().config).toContainEqual({ key: 'QUEUE_PREFIX', value: '{afm}', source: 'env' });
+    const both = await run(['config', '--redis-cluster-nodes', '127.0.0.1:7000']);
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/exactly one Redis mode .* REDIS_URL \(from env\) and REDIS_CLUSTER_NODES \(from flag\)/);
+  });
+
   it('exits 1 when storage is unreachable, saying it is Postgres and where (password masked)', async () => {
     const refused = await run(['create-tables', '--database-uri', 'postgres://afm:hunter2@127.0.0.1:1/x']);
     expect(refused.code).toBe(1);

@@ -118,6 +118,40 @@ async function nodeDir(root: string, port: number): Promise<string> {
   return dir;
 }
 
+export interface ReplicatedRedis {
+  /** REDIS_URL of the primary. */
+  url: string;
+  primary: RedisNode;
+  replicas: RedisNode[];
+  close(): Promise<void>;
+}
+
+/** A primary with `replicas` replicas attached and in sync, no sentinels: REDIS_ACK_REPLICAS without a failover. */
+export async function startReplicatedRedis({ replicas = 1 } = {}): Promise<ReplicatedRedis> {
+  const root = await mkdtemp(join(tmpdir(), 'afm-replicated-'));
+  const ports = await freePorts(1 + replicas);
+  const nodes: RedisNode[] = [];
+  for (const [index, port] of ports.entries()) {
+    const dir = await nodeDir(root, port);
+    nodes.push(new RedisNode(port, dir, [...dataArgs(port, dir), ...(index === 0 ? [] : ['--replicaof', '127.0.0.1', String(ports[0])])]));
+  }
+  const close = async () => {
+    await Promise.all(nodes.map((node) => node.kill()));
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    for (const node of nodes) await node.start();
+    await waitFor(async () => (await nodes[0]!.ask((client) => client.info('replication'))).split('state=online').length - 1 === replicas, {
+      timeoutMs: 15_000,
+      what: `${replicas} replicas online`,
+    });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { url: `redis://${nodes[0]!.address}/0`, primary: nodes[0]!, replicas: nodes.slice(1), close };
+}
+
 export interface SentinelGroup {
   master: string;
   /** REDIS_SENTINELS and REDIS_SENTINEL_NAME, as a process is configured. */

@@ -196,6 +196,9 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   /** Since when Redis has answered every heartbeat (null while it does not). */
   let reachableSince: number | null = Date.now();
+  let lastBeatAt = Date.now();
+  /** When the watchdog first saw the jobs stalled (it acts only if they still are a grace later). */
+  let suspectSince: number | null = null;
   let restartedAt = 0;
   let restarts = 0;
   let restarting: Promise<void> | undefined;
@@ -216,7 +219,15 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
         return every != null && now - health.lastRunAt > Math.max(watchdogGraceMs, WATCHDOG_PERIODS * every);
       })
       .map((health) => health.job);
-    if (stalled.length === 0) return;
+    if (stalled.length === 0) {
+      suspectSince = null;
+      return;
+    }
+    // Seen twice, a grace apart: jobs that only missed their runs while this process itself was not
+    // running (suspended, a long pause) run again at once and are not restarted for.
+    suspectSince ??= now;
+    if (now - suspectSince < watchdogGraceMs) return;
+    suspectSince = null;
     restartedAt = now;
     restarts++;
     log.warn(
@@ -235,6 +246,9 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
 
   const beat = async () => {
     const now = Date.now();
+    // A beat far later than due: this process was not running; what it sees now is not yet news.
+    if (now - lastBeatAt > 3 * WORKER_BEAT_MS) reachableSince = null;
+    lastBeatAt = now;
     try {
       await deps.dispatch.workerBeat(workerId);
       reachableSince ??= now;
