@@ -6,7 +6,7 @@
 //
 //   npm run bench [-- --scenario burst,steady,long-poll,backlog,history,fleet,types] [--runs 3] [--json]
 //                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
-//                    [--replicas 2] [--workers 1] [--set KEY=VALUE]…
+//                    [--replicas 2] [--workers 1] [--set KEY=VALUE]… [--parts steady,burst,cancel (of ack)]
 // Scenarios run only when named (issue 13, docs/scaling.md): cancel; ack (REDIS_ACK_REPLICAS 0 and 1
 // in alternating rounds, on a Redis primary with one replica started here); scaling (1, 2 and 3
 // replicas, then 1 and 2 workers, alternating); retention (TASK_RETENTION deleting a seeded history
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '2' },
     workers: { type: 'string', default: '1' },
     set: { type: 'string', multiple: true, default: [] },
+    // The parts of the ack scenario to run.
+    parts: { type: 'string', default: 'steady,burst,cancel' },
   },
 });
 /** AFM configuration for every system started (`--set KEY=VALUE`). */
@@ -151,18 +153,24 @@ if (wanted.has('ack')) {
         log(`ack: REDIS_ACK_REPLICAS=${replicas}, round ${round}/${runs}`);
         rounds[replicas].push(
           await withSystem(
-            async (system) => ({
-              steady: await timed(system, (s) => scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) })),
-              burst: await timed(system, (s) => scenarios.burst(s, burstOptions)),
-              cancel: await scenarios.cancel(system),
-            }),
+            async (system) => {
+              const parts = new Set(values.parts.split(','));
+              const result = {};
+              if (parts.has('steady'))
+                result.steady = await timed(system, (s) =>
+                  scenarios.steady(s, { rate: Number(values.rate), agents: Number(values.agents) }),
+                );
+              if (parts.has('burst')) result.burst = await timed(system, (s) => scenarios.burst(s, burstOptions));
+              if (parts.has('cancel')) result.cancel = await scenarios.cancel(system);
+              return result;
+            },
             { redisUrl: servers.url, env: { REDIS_ACK_REPLICAS: String(replicas) } },
           ),
         );
       }
     }
     for (const replicas of [0, 1])
-      for (const part of ['steady', 'burst', 'cancel'])
+      for (const part of values.parts.split(','))
         report.scenarios[`${part} (REDIS_ACK_REPLICAS=${replicas})`] = {
           ...medianOf(rounds[replicas].map((result) => result[part])),
           runs: rounds[replicas].length,

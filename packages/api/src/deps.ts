@@ -55,15 +55,15 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   const queueRedis = createRedis(config, 'client', `afm-api-queues-${process.pid}`);
   // A connection in subscriber mode serves nothing else: the long polls' wake-ups arrive on it.
   const subscriber = createRedis(config, 'worker', `afm-api-events-${process.pid}`);
-  for (const client of [redis, queueRedis, subscriber])
-    client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  // REDIS_ACK_REPLICAS' WAITs block the connection they are sent on: one of their own.
+  const acks = config.REDIS_ACK_REPLICAS > 0 ? createRedis(config, 'client', `afm-api-acks-${process.pid}`) : undefined;
+  const clients = [redis, queueRedis, subscriber, ...(acks ? [acks] : [])];
+  for (const client of clients) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
   const db = createDb(config.DATABASE_URI, {
     onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
   });
   // Start even when Redis is down: requests answer 503 until it returns and ioredis reconnects.
-  await Promise.all([connectRedis(redis), connectRedis(queueRedis), connectRedis(subscriber)]).catch((error: unknown) =>
-    logger.error({ err: error }, 'redis is not reachable yet'),
-  );
+  await Promise.all(clients.map(connectRedis)).catch((error: unknown) => logger.error({ err: error }, 'redis is not reachable yet'));
   const dispatch = new Dispatch({
     commands: redis,
     queues: queueRedis,
@@ -71,6 +71,7 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
     ackReplicas: config.REDIS_ACK_REPLICAS,
     ackTimeout: config.REDIS_ACK_TIMEOUT,
+    ...(acks ? { acks } : {}),
   });
   const notifications = new Notifications(dispatch, subscriber);
   // Subscribing waits for Redis (ioredis resubscribes after reconnects by itself).
@@ -87,7 +88,7 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     async close() {
       notifications.close();
       await dispatch.close();
-      await Promise.allSettled([db.destroy(), redis.quit(), queueRedis.quit(), subscriber.quit()]);
+      await Promise.allSettled([db.destroy(), ...clients.map((client) => client.quit())]);
     },
   };
 }

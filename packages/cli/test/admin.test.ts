@@ -168,7 +168,12 @@ describe('unreachable storage', () => {
   it('exits 1 saying which store cannot be reached', async () => {
     const redis = await afm('queues', '--redis-url', 'redis://127.0.0.1:1');
     expect(redis.code).toBe(1);
-    expect(redis.err).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    expect(redis.err).toMatch(/cannot reach Redis, single server \(redis:\/\/127\.0\.0\.1:1/);
+    const sentinels = await runAfm(env.config, ['queues', '--redis-sentinels', '127.0.0.1:1', '--redis-sentinel-name', 'afm'], {
+      REDIS_URL: '',
+    });
+    expect(sentinels.code).toBe(1);
+    expect(sentinels.err).toMatch(/cannot reach Redis, sentinel \(master group afm via 127\.0\.0\.1:1\)/);
     const postgres = await afm('agents', '--database-uri', 'postgres://afm:secret@127.0.0.1:1/afm');
     expect(postgres.code).toBe(1);
     expect(postgres.err).toMatch(/cannot reach Postgres at postgres:\/\/afm:\*\*\*@127\.0\.0\.1:1\/afm/);

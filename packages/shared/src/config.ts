@@ -67,7 +67,7 @@ const hostList = z
   );
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
-/** `90d`, `12h`, `30m`, `3600s` or `3600` → seconds; `off` (or unset) → undefined. */
+/** `90d`, `12h`, `60m`, `3600s` or `3600` → seconds; `off` (or unset) → undefined. */
 const duration = z
   .string()
   .transform((value, context) => {
@@ -75,8 +75,10 @@ const duration = z
     if (text === 'off') return undefined;
     const match = /^(\d+(?:\.\d+)?)\s*([smhdw]?)$/.exec(text);
     const amount = match ? Number(match[1]) * DURATION_UNITS[match[2] || 's']! : NaN;
-    if (!(amount >= 60)) {
-      context.addIssue({ code: 'custom', message: 'must be a duration of at least 60 s, like 90d, 12h, 30m or 3600s, or off' });
+    // Redis remembers a finished task's id for 10 minutes (results.service.ts): history kept for less
+    // would let an id come back while Redis still drops it as done.
+    if (!(amount >= 3_600)) {
+      context.addIssue({ code: 'custom', message: 'must be a duration of at least 1 h, like 90d, 12h, 60m or 3600s, or off' });
       return z.NEVER;
     }
     return amount;

@@ -46,8 +46,6 @@ export async function openWorkerDeps(config: Config, logger: Logger): Promise<Op
     queues: bullConnection,
     prefix: config.QUEUE_PREFIX,
     agentActiveThreshold: config.AGENT_ACTIVE_THRESHOLD,
-    ackReplicas: config.REDIS_ACK_REPLICAS,
-    ackTimeout: config.REDIS_ACK_TIMEOUT,
   });
   return {
     db,

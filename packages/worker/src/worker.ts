@@ -202,6 +202,8 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   let restartedAt = 0;
   let restarts = 0;
   let restarting: Promise<void> | undefined;
+  let closing = false;
+  let beating: Promise<void> | undefined;
   const watchdogGraceMs = options.watchdogGraceMs ?? WATCHDOG_GRACE_MS;
 
   /**
@@ -211,13 +213,16 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
    * its consumers again on a fresh connection. Several workers may each do it; that is harmless.
    */
   async function watchdog(now: number): Promise<void> {
-    if (restarting || reachableSince === null || now - reachableSince < watchdogGraceMs || now - restartedAt < watchdogGraceMs) return;
+    if (closing || restarting || reachableSince === null || now - reachableSince < watchdogGraceMs || now - restartedAt < watchdogGraceMs)
+      return;
     // Sooner than /readyz calls a job stalled (30 s at least): a monitoring fleet's tasks wait meanwhile.
     const stalled = (await deps.dispatch.jobHealth())
-      .filter((health) => {
-        const every = periods[health.job as MaintenanceJobName];
-        return every != null && now - health.lastRunAt > Math.max(watchdogGraceMs, WATCHDOG_PERIODS * every);
-      })
+      // Each job's period as its last run recorded it: workers started with other settings may run.
+      .filter(
+        (health) =>
+          periods[health.job as MaintenanceJobName] != null &&
+          now - health.lastRunAt > Math.max(watchdogGraceMs, WATCHDOG_PERIODS * health.everyMs),
+      )
       .map((health) => health.job);
     if (stalled.length === 0) {
       suspectSince = null;
@@ -228,6 +233,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     suspectSince ??= now;
     if (now - suspectSince < watchdogGraceMs) return;
     suspectSince = null;
+    if (closing) return;
     restartedAt = now;
     restarts++;
     log.warn(
@@ -262,7 +268,9 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     await watchdog(now).catch((error: unknown) => log.debug({ err: error }, 'watchdog check failed'));
   };
   await beat();
-  const beating = setInterval(() => void beat(), WORKER_BEAT_MS).unref();
+  const beats = setInterval(() => {
+    beating ??= beat().finally(() => (beating = undefined));
+  }, WORKER_BEAT_MS).unref();
 
   log.info(
     { prefix: bullmq.prefix, worker: workerId, cleanup: periods.cleanup === null ? 'off' : `every ${periods.cleanup / 1000} s` },
@@ -273,7 +281,9 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     restarts: () => restarts,
     pauseConsumersForTest: () => consumers.maintenance.pause(),
     async close() {
-      clearInterval(beating);
+      closing = true;
+      clearInterval(beats);
+      await beating;
       await restarting;
       await consumers.close();
       if (consumers.results.opts.connection !== deps.bullConnection)

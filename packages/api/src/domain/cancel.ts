@@ -32,7 +32,7 @@ export async function cancelTask(
   const reply = await guard('Redis', () => deps.dispatch.cancelTask(taskId, queue, now));
   if (!reply.cancelled) {
     if (isCancel(reply.outcome) && reply.finishedAt !== null) {
-      await deps.dispatch.acknowledged();
+      await deps.dispatch.acknowledged(now);
       return cancelled(reply.finishedAt);
     }
     if (reply.state === 'done') {
@@ -53,7 +53,7 @@ export async function cancelTask(
   } catch (error) {
     deps.logger.warn({ err: error, task_id: taskId }, 'cancellation accepted but not queued yet; the reconciler will queue it');
   }
-  await deps.dispatch.acknowledged();
+  await deps.dispatch.acknowledged(now);
   deps.logger.info({ event: 'task.cancelled', task_id: taskId, agent_id: reply.agentId }, 'task cancelled');
   return cancelled(now);
 }

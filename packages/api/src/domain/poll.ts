@@ -39,6 +39,7 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
   // More than the cap is not an error (agents treat a 4xx as fatal): they get at most the cap.
   const maxTasks = Math.min(poll.max_tasks, deps.config.MAX_TASKS_PER_POLL);
   let first = true;
+  const started = Date.now();
   const claim = () =>
     guard('Redis', () =>
       deps.dispatch.claimTasks({
@@ -75,12 +76,18 @@ export async function pollTasks(deps: Deps, poll: PollRequest, { wait = 0, signa
   }
   if (claimed.length > 0) {
     // Handed out only once the claims are replicated (REDIS_ACK_REPLICAS): otherwise a promoted replica
-    // would not know them and hand the tasks out again. Not confirmed, they go back to their queues.
+    // would not know them and hand the tasks out again. Not confirmed, they go back to their queues
+    // (when Redis answers; otherwise they stay with the agent, like a poll whose answer was lost).
     try {
-      await deps.dispatch.acknowledged();
+      await deps.dispatch.acknowledged(started);
     } catch (error) {
       await giveBack(deps, poll.agent_id, claimed).catch(() => undefined);
       throw error;
+    }
+    // The agent may have hung up during the wait.
+    if (aborted.aborted) {
+      await giveBack(deps, poll.agent_id, claimed);
+      claimed = [];
     }
   }
 

@@ -52,7 +52,7 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
     if (reply.accepted) {
       // Accepted in Redis; answered once replicated (REDIS_ACK_REPLICAS). A 503 here is safe to
       // retry: the identical repeat is a 200.
-      await deps.dispatch.acknowledged();
+      await deps.dispatch.acknowledged(now);
       deps.metrics.observeRun((now - reply.claimedAt) / 1000);
       deps.logger.info(
         { event: outcome.state === 'completed' ? 'task.completed' : 'task.failed', task_id: taskId, agent_id: reply.agentId },
@@ -66,8 +66,9 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
     // while its job is pending), so Postgres gets it without waiting for the reconciler.
     if (reply.state === 'answered') {
       await requeue(deps, taskId, reply);
-      // The first answer's 503 may have come from an unconfirmed replication: confirm it now.
-      await deps.dispatch.acknowledged();
+      // The first answer's 503 may have come from an unconfirmed replication: confirm it now (the
+      // fence covers it, whichever replica and connection took it).
+      await deps.dispatch.acknowledged(now);
     }
     return;
   }

@@ -48,7 +48,7 @@ export async function postTask(deps: Deps, posted: TaskPost): Promise<void> {
   }
   // Queued, it is answered once the replicas REDIS_ACK_REPLICAS asks for hold it (a 503 otherwise,
   // and the identical repeat the client sends is a 200: Postgres has the task).
-  if (queued) await deps.dispatch.acknowledged();
+  if (queued) await deps.dispatch.acknowledged(postedAt);
   deps.logger.info(
     { event: 'task.posted', task_id: task.task_id, test_id: task.test_id, task_type: task.task_type, task_version: task.task_version },
     'task posted',

@@ -5,7 +5,7 @@
  * keys (keys.ts, and BullMQ's in bullmq.ts) and names scripts (scripts.ts); the state machine is in
  * states.ts. Postgres, the system of record, is the repositories' (db/).
  */
-import { primaries, type RedisClient } from '../redis.js';
+import { connectRedis, primaries, type RedisClient } from '../redis.js';
 import type { AgentLocation } from '../protocol.js';
 import { jobOutcome, type JobOutcome, type ResultJob, type TaskJob, type TaskOutcome } from '../queues.js';
 import type { AgentRecord } from '../db/agents.js';
@@ -31,6 +31,8 @@ export interface DispatchOptions {
   /** REDIS_ACK_REPLICAS and REDIS_ACK_TIMEOUT (seconds): what `acknowledged` waits for. */
   ackReplicas?: number;
   ackTimeout?: number;
+  /** The connection `acknowledged` sends its fences and WAITs on (required when ackReplicas > 0). */
+  acks?: RedisClient;
 }
 
 /** A queue's state in Redis, as operators and metrics see it. */
@@ -54,7 +56,7 @@ export class Dispatch extends DispatchScripts {
   private readonly taskQueues: TaskQueues;
   readonly results: ResultsQueue;
   private readonly threshold: number;
-  private readonly acks: ReplicaAcks[];
+  private readonly acks: ReplicaAcks;
 
   constructor(options: DispatchOptions) {
     super(options.commands, options.prefix);
@@ -62,17 +64,23 @@ export class Dispatch extends DispatchScripts {
     this.results = createResultsQueue(options.queues, options.prefix);
     this.threshold = options.agentActiveThreshold;
     const { ackReplicas = 0, ackTimeout = 1 } = options;
-    this.acks = [...new Set([options.commands, options.queues])].map(
-      (connection) => new ReplicaAcks(connection, ackReplicas, ackTimeout * 1000, this.keys.epoch),
-    );
+    if (ackReplicas > 0 && !options.acks) throw new Error('REDIS_ACK_REPLICAS needs a connection for its WAITs');
+    this.acks = new ReplicaAcks({
+      acks: options.acks ?? options.commands,
+      writers: [options.commands, options.queues],
+      replicas: ackReplicas,
+      timeoutMs: ackTimeout * 1000,
+      fenceKey: this.keys.fence,
+    });
   }
 
   /**
-   * Resolves once the replicas REDIS_ACK_REPLICAS asks for hold every write this process made so far
-   * (at once when it is 0); a 503 that says so otherwise. Called before a write is answered 200.
+   * Resolves once the replicas REDIS_ACK_REPLICAS asks for hold every write Redis had taken before
+   * the call (at once when it is 0); a 503 that says so otherwise. Called before a write is answered
+   * 200; `since`: when the request's first write was sent.
    */
-  async acknowledged(): Promise<void> {
-    await Promise.all(this.acks.map((ack) => ack.confirm()));
+  acknowledged(since: number): Promise<void> {
+    return this.acks.confirm(since);
   }
 
   async close(): Promise<void> {
@@ -492,6 +500,8 @@ export class Dispatch extends DispatchScripts {
 
 /** Deletes every key under a deployment's prefix; for a connection that has no Dispatch (tests, a reset). */
 export async function deleteDeployment(redis: RedisClient, prefix: string): Promise<number> {
+  await connectRedis(redis);
+  if (primaries(redis).length === 0) throw new Error('no Redis primary to delete the deployment from');
   let deleted = 0;
   // A cluster's keys are spread over its primaries (a deployment's on one, by its hash tag): scan each.
   for (const node of primaries(redis)) {

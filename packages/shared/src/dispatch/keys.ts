@@ -53,6 +53,8 @@ export function dispatchKeys(prefix: string) {
     finishedChannel: `${base}finished`,
     /** Present while Redis holds state rebuilt from (or consistent with) Postgres; absent after a flush. */
     epoch: `${base}epoch`,
+    /** Counter written before each WAIT of REDIS_ACK_REPLICAS: a replica holding it holds what came before. */
+    fence: `${base}fence`,
     /** Posting time (ms) up to which the reconciler has verified that every task reached Redis. */
     reconciled: `${base}reconciled`,
   };
