@@ -96,7 +96,8 @@ export class RedisNode {
   }
 }
 
-const dataArgs = (port: number, dir: string) => [
+/** A data node's arguments: its port and directory, no persistence (later arguments override these). */
+export const dataArgs = (port: number, dir: string) => [
   '--port',
   String(port),
   '--bind',
