@@ -7,6 +7,7 @@
 //   npm run bench [-- --scenario burst,steady,long-poll,backlog,history,fleet,types] [--runs 3] [--json]
 //                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
 //                    [--replicas 2] [--workers 1] [--set KEY=VALUE]… [--parts steady,burst,cancel (of ack)]
+//                    [--against URL[,URL…]]  (any protocol v1 server, e.g. the original: burst and steady only)
 // Scenarios run only when named (issue 13, docs/scaling.md): cancel; ack (REDIS_ACK_REPLICAS 0 and 1
 // in alternating rounds, on a Redis primary with one replica started here); scaling (1, 2 and 3
 // replicas, then 1 and 2 workers, alternating); retention (TASK_RETENTION deleting a seeded history
@@ -15,7 +16,7 @@ import { parseArgs } from 'node:util';
 import * as scenarios from './scenarios.mjs';
 import { seedBacklog, seedHistory } from './seed.mjs';
 import { startPrimaryWithReplica } from './redis-pair.mjs';
-import { serverTimings, startSystem } from './system.mjs';
+import { externalSystem, serverTimings, startSystem } from './system.mjs';
 import { sleep } from './load.mjs';
 
 const { values } = parseArgs({
@@ -33,6 +34,8 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '2' },
     workers: { type: 'string', default: '1' },
     set: { type: 'string', multiple: true, default: [] },
+    // Protocol v1 servers to measure instead of starting AFM: burst and steady only (issue 14).
+    against: { type: 'string' },
     // The parts of the ack scenario to run.
     parts: { type: 'string', default: 'steady,burst,cancel' },
   },
@@ -89,8 +92,13 @@ async function timed(system, run) {
   return { ...result, server_side: await server() };
 }
 
+const against = values.against?.split(',').map((url) => url.trim().replace(/\/+$/, ''));
+if (against && [...wanted].some((name) => !['burst', 'steady'].includes(name))) {
+  throw new Error('--against runs the burst and steady scenarios only: name them with --scenario burst,steady');
+}
+
 async function withSystem(run, options = {}) {
-  const system = await startSystem({ ...shape, ...options, env: { ...settings, ...options.env } });
+  const system = against ? externalSystem(against) : await startSystem({ ...shape, ...options, env: { ...settings, ...options.env } });
   try {
     return await run(system);
   } finally {

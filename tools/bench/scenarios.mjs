@@ -12,8 +12,37 @@ const READ_BACK_MS = 20;
 
 const routeStats = (latencies) => Object.fromEntries(latencies.routes().map((route) => [route, latencies.summary(route)]));
 
+/**
+ * Another server (`--against`): every posted task read back through protocol v1's `GET /task/<id>`,
+ * until each shows the result its agent sent.
+ */
+async function verifyOverHttp(system, posted, timeoutMs = 60_000) {
+  const http = client(system.replicas, { connections: 32 });
+  const deadline = Date.now() + timeoutMs;
+  let right = 0;
+  try {
+    await pool(posted, 32, async (task) => {
+      for (;;) {
+        const reply = await http.getTask(task.task_id);
+        const result = reply.body?.task_result;
+        if (reply.status === 200 && result !== undefined && result !== null) {
+          if (result.n === task.task_data.n && result.ok === true) right++;
+          return;
+        }
+        if (Date.now() > deadline) return;
+        await sleep(100);
+      }
+    });
+  } finally {
+    await http.close();
+  }
+  if (right !== posted.length) throw new Error(`results read back: ${right} right of ${posted.length}`);
+  return { stored: posted.length, right };
+}
+
 /** Waits until Postgres holds every result, each equal to what its agent sent (`{n}` of the task). */
-async function verifyResults(system, type, expected, timeoutMs = 60_000) {
+async function verifyResults(system, type, expected, timeoutMs = 60_000, posted = undefined) {
+  if (system.external) return verifyOverHttp(system, posted, timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { rows } = await system.db.query(
@@ -85,7 +114,7 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
   await drain(http, { types: [type], agents, maxTasks, expected: tasks, deliveries });
   const drainSeconds = (performance.now() - started) / 1000;
   const cpuUse = cpu();
-  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, tasks)) };
+  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, tasks, undefined, posted)) };
   // From the first claim until Postgres holds every result: what the workers keep up with.
   const storedSeconds = (performance.now() - started) / 1000;
   await http.close();
@@ -95,7 +124,7 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
     stored_per_s: Math.round(tasks / storedSeconds),
     // CPU time of Redis per task (post, claim, result), from /proc: Redis runs commands on one thread, so
     // one primary is saturated at about 1e6 / this many tasks a second.
-    redis_cpu_us_per_task: Math.round(((cpuUse.redis / 100) * (postSeconds + drainSeconds) * 1e6) / tasks),
+    ...(system.external ? {} : { redis_cpu_us_per_task: Math.round(((cpuUse.redis / 100) * (postSeconds + drainSeconds) * 1e6) / tasks) }),
     routes: routeStats(latencies),
     cpu_percent: cpuUse,
     correctness,
@@ -178,17 +207,18 @@ export async function steady(system, { rate = 500, seconds = 20, agents = 16, ma
   await Promise.all(readers);
   const cpuUse = cpu();
   loop.disable();
+  // AFM's own gauge; another server (`--against`) has none.
   const replicaLag = await Promise.all(
-    system.replicas.map(async (url) => {
+    (system.external ? [] : system.replicas).map(async (url) => {
       const text = await (await fetch(`${url}/metrics`)).text();
       return Number(/^afm_nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000;
     }),
   );
-  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
+  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length, undefined, posted)) };
   await http.close();
   return {
     load_generator_loop_delay_p99_ms: Math.round(loop.percentile(99) / 1e6),
-    replica_loop_lag_p99_ms: replicaLag.map((ms) => Math.round(ms)).join(' / '),
+    ...(system.external ? {} : { replica_loop_lag_p99_ms: replicaLag.map((ms) => Math.round(ms)).join(' / ') }),
     rate_per_s: rate,
     tasks: posted.length,
     latency: routeStats(e2e),
@@ -336,7 +366,7 @@ export async function longPoll(system, { rate = 100, seconds = 20, agents = 16, 
   stop = true;
   await Promise.all(workers);
   const cpuUse = cpu();
-  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length)) };
+  const correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length, undefined, posted)) };
   await http.close();
   return {
     rate_per_s: rate,

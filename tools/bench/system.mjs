@@ -107,8 +107,17 @@ const pidsOf = (name) => {
   }
 };
 
+/**
+ * A server this benchmark did not start (`--against`): only protocol v1 over HTTP — no database, no
+ * Redis, no processes of its own to measure.
+ */
+export function externalSystem(urls) {
+  return { external: true, replicas: urls, processes: [], async stop() {} };
+}
+
 /** Every process that does the work: AFM's, Redis, Postgres (all backends), and this load generator. */
 export function processGroups(system) {
+  if (system.external) return [{ name: 'load generator', pids: () => [process.pid] }];
   return [
     ...system.processes.map(({ name, pid }) => ({ name, pids: () => [pid] })),
     { name: 'redis', pids: () => pidsOf('redis-server') },
@@ -154,6 +163,7 @@ export async function redisConnections(redis) {
  */
 export function serverTimings(system) {
   let previous = new Map();
+  if (system.external) return async () => undefined;
   return async () => {
     const buckets = new Map();
     for (const url of system.replicas) {
