@@ -8,6 +8,9 @@
 //                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
 //                    [--replicas 2] [--workers 1] [--set KEY=VALUE]… [--parts steady,burst,cancel (of ack)]
 //                    [--against URL[,URL…]]  (any protocol v1 server, e.g. the original: burst and steady only)
+//   npm run bench -- --compare [--systems ceiling,original,afm,afm@DIR,URL…] [--runs 3] [--tasks 5000]
+//                    the burst on each system in alternating rounds of one run, after a warm-up of
+//                    1,500 tasks each; medians, ratios to the original, fractions of the HTTP ceiling
 // Scenarios run only when named (issue 13, docs/scaling.md): cancel; ack (REDIS_ACK_REPLICAS 0 and 1
 // in alternating rounds, on a Redis primary with one replica started here); scaling (1, 2 and 3
 // replicas, then 1 and 2 workers, alternating); retention (TASK_RETENTION deleting a seeded history
@@ -17,6 +20,7 @@ import * as scenarios from './scenarios.mjs';
 import { seedBacklog, seedHistory } from './seed.mjs';
 import { startPrimaryWithReplica } from './redis-pair.mjs';
 import { externalSystem, serverTimings, startSystem } from './system.mjs';
+import { compareTable, ORIGINAL, systemOf } from './compare.mjs';
 import { sleep } from './load.mjs';
 
 const { values } = parseArgs({
@@ -24,7 +28,7 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'burst,steady,long-poll,backlog,history,fleet,types' },
     runs: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
-    tasks: { type: 'string', default: '20000' },
+    tasks: { type: 'string' },
     agents: { type: 'string', default: '16' },
     rate: { type: 'string', default: '500' },
     backlog: { type: 'string', default: '1000000' },
@@ -38,6 +42,9 @@ const { values } = parseArgs({
     against: { type: 'string' },
     // The parts of the ack scenario to run.
     parts: { type: 'string', default: 'steady,burst,cancel' },
+    compare: { type: 'boolean', default: false },
+    systems: { type: 'string' },
+    warmup: { type: 'string', default: '1500' },
   },
 });
 /** AFM configuration for every system started (`--set KEY=VALUE`). */
@@ -107,7 +114,51 @@ async function withSystem(run, options = {}) {
 }
 
 const report = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, scenarios: {} };
-const burstOptions = { tasks: Number(values.tasks), agents: Number(values.agents) };
+const burstOptions = { tasks: Number(values.tasks ?? (values.compare ? 5_000 : 20_000)), agents: Number(values.agents) };
+
+if (values.compare) {
+  const { existsSync } = await import('node:fs');
+  const names = (values.systems ?? `ceiling,${existsSync(ORIGINAL) ? 'original,' : ''}afm`).split(',').map((name) => name.trim());
+  const systems = names.map((name) => ({ name, ...systemOf(name, { ...shape, env: settings }) })).filter((system) => system.start);
+  const rounds = new Map(systems.map(({ name }) => [name, []]));
+  const running = [];
+  try {
+    for (const system of systems) {
+      log(`compare: starting ${system.label}`);
+      const started = await system.start();
+      running.push(started);
+      system.running = started;
+      log(`compare: warming up ${system.label} with ${values.warmup} tasks`);
+      await scenarios.burst(started, { ...burstOptions, tasks: Number(values.warmup) });
+    }
+    for (let round = 1; round <= runs; round++) {
+      for (const system of systems) {
+        log(`compare: ${system.label}, round ${round}/${runs}`);
+        const result = await scenarios.burst(system.running, burstOptions);
+        rounds.get(system.name).push({
+          posts_per_s: result.posts_per_s,
+          cycles_per_s: result.cycles_per_s,
+          poll_p99_ms: result.routes['POST /tasks']?.p99,
+          post_p99_ms: result.routes['POST /task']?.p99,
+        });
+        log(`  ${roundFigures(result)}`);
+      }
+    }
+  } finally {
+    await Promise.allSettled(running.map((system) => system.stop()));
+  }
+  const results = systems.map(({ name, label }) => ({ name, label, median: medianOf(rounds.get(name)), rounds: rounds.get(name) }));
+  const table = compareTable(results);
+  if (values.json)
+    process.stdout.write(
+      `${JSON.stringify({ machine: report.machine, tasks: burstOptions.tasks, agents: burstOptions.agents, runs, results }, null, 2)}\n`,
+    );
+  else
+    process.stdout.write(
+      `\n## compare: burst of ${burstOptions.tasks.toLocaleString('en')} tasks, ${burstOptions.agents} agents (max_tasks 5), 64 posters; medians of ${runs} alternating rounds; ${report.machine.cpus} cores, Node ${report.machine.node}\n\n${table}\n`,
+    );
+  process.exit(0);
+}
 
 if (['burst', 'steady', 'long-poll', 'fleet', 'types'].some((name) => wanted.has(name)))
   await withSystem(async (system) => {

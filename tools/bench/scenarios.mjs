@@ -94,7 +94,7 @@ function checkDeliveries(deliveries, posted) {
   return { delivered_twice: twice, lost };
 }
 
-/** burst: post N tasks, then drain them with A agents. */
+/** burst: post N tasks, then drain them with A agents (a system that only answers, the HTTP ceiling: posts alone). */
 export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5, concurrency = 64 } = {}) {
   const latencies = new Latencies();
   const http = client(system.replicas, { connections: concurrency, latencies });
@@ -108,6 +108,10 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
     if (reply.status !== 200) throw new Error(`POST /task answered ${reply.status}: ${JSON.stringify(reply.body)}`);
   });
   const postSeconds = (performance.now() - started) / 1000;
+  if (system.postsOnly) {
+    await http.close();
+    return { posts_per_s: Math.round(tasks / postSeconds), routes: routeStats(latencies) };
+  }
 
   const deliveries = new Map();
   started = performance.now();

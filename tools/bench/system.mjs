@@ -19,6 +19,8 @@ export async function startSystem({
   replicas = 2,
   workers = 1,
   redisUrl = REDIS,
+  // Another checkout's topology (`--systems afm@DIR`): AFM as built there, e.g. before a change.
+  topology = TOPOLOGY,
 } = {}) {
   const id = randomBytes(4).toString('hex');
   const database = `afm_bench_${id}`;
@@ -39,7 +41,7 @@ export async function startSystem({
     ...env,
   };
 
-  const child = spawn(process.execPath, [TOPOLOGY, '--port', String(port), '--replicas', String(replicas), '--workers', String(workers)], {
+  const child = spawn(process.execPath, [topology, '--port', String(port), '--replicas', String(replicas), '--workers', String(workers)], {
     env: { ...process.env, ...config },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
