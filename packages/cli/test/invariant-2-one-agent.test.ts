@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, connectRedis } from '@afm/shared/redis';
-import { TaskQueues } from '@afm/shared/dispatch/task-queues';
+import { Dispatch } from '@afm/shared/dispatch/dispatch';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, poll } from './support/client.js';
 import { startSystem, type System } from './support/system.js';
@@ -42,7 +42,7 @@ describe('invariant 2: exactly one agent per task', () => {
     const worker = await startInProcessWorker(s.env.config, s.env.logger);
     const redis = createRedis(s.env.config, 'client');
     await connectRedis(redis);
-    const queues = new TaskQueues(redis, s.env.config.QUEUE_PREFIX);
+    const queues = new Dispatch({ commands: redis, queues: redis, prefix: s.env.config.QUEUE_PREFIX, agentActiveThreshold: 300 });
     try {
       const type = `stale-${randomUUID().slice(0, 6)}`;
       const task = newTask(type);
@@ -62,7 +62,7 @@ describe('invariant 2: exactly one agent per task', () => {
   it('never hands a claimed task to a second agent, even if a stale copy is queued again', async () => {
     const redis = createRedis(s.env.config, 'client');
     await connectRedis(redis);
-    const queues = new TaskQueues(redis, s.env.config.QUEUE_PREFIX);
+    const queues = new Dispatch({ commands: redis, queues: redis, prefix: s.env.config.QUEUE_PREFIX, agentActiveThreshold: 300 });
     try {
       const type = `held-${randomUUID().slice(0, 6)}`;
       const task = newTask(type);

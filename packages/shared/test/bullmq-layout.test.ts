@@ -115,4 +115,32 @@ describe(`BullMQ ${installed}: the layout AFM relies on`, () => {
       await queue.close();
     }
   });
+
+  it("reads, counts and drains the jobs AFM's enqueueTasks adds (many per call) like its own adds", async () => {
+    const type = `e-${randomUUID().slice(0, 6)}`;
+    const posted = [task(type), task(type), task(type)];
+    await Promise.all(posted.map((t, i) => dispatch.post(t, 7_000 + i)));
+    const queue = new Queue(taskQueueName(type, 1), { connection: redis, prefix, skipVersionCheck: true });
+    const own = task(type);
+    try {
+      expect(await queue.getWaitingCount()).toBe(3);
+      const job = await queue.getJob(posted[0]!.task_id);
+      expect(job?.data).toEqual(posted[0]);
+      expect(job?.name).toBe(type);
+      expect(job?.timestamp).toBe(7_000);
+      // The fields BullMQ writes for a plain add, no more, no fewer.
+      await queue.add(type, own, { jobId: own.task_id, timestamp: 8_000 });
+      const keys = queueKeys(prefix, taskQueueName(type, 1));
+      const ours = Object.keys(await redis.hgetall(keys.jobPrefix + posted[0]!.task_id)).sort();
+      const theirs = Object.keys(await redis.hgetall(keys.jobPrefix + own.task_id)).sort();
+      expect(ours).toEqual(theirs.filter((field) => ours.includes(field)));
+      for (const field of Object.values(JOB_FIELD)) expect(ours).toContain(field);
+      // Oldest at the right end, like BullMQ's own adds.
+      expect(await redis.lrange(keys.wait, 0, -1)).toEqual([own.task_id, ...posted.map((t) => t.task_id).reverse()]);
+      await queue.drain();
+      expect(await dispatch.waitingJobs(type, 1)).toBe(0);
+    } finally {
+      await queue.close();
+    }
+  });
 });

@@ -46,6 +46,9 @@ const poll = (caps: [string, number][], maxTasks: number, agentId = randomUUID()
   now: Date.now(),
 });
 
+/** Queues a task as the reconciler does (not counted as posted, wakes nobody). */
+const enqueue = (t: TaskJob, postedAt: number) => scripts.enqueueTasks([{ task: t, data: JSON.stringify(t), postedAt, newTask: false }]);
+
 const ids = (claimed: ClaimedJob[]) => claimed.map((job) => (JSON.parse(job.data) as TaskJob).task_id);
 
 describe('claimTasks', () => {
@@ -53,7 +56,7 @@ describe('claimTasks', () => {
     const [a, b] = [`a-${randomUUID()}`, `b-${randomUUID()}`];
     const posted = [task(a), task(b), task(a), task(b, 2), task(b)];
     const base = Date.now() - 10_000;
-    for (const [index, t] of posted.entries()) await queues.enqueue(t, base + index);
+    for (const [index, t] of posted.entries()) await enqueue(t, base + index);
 
     const first = await scripts.claimTasks(
       poll(
@@ -81,7 +84,7 @@ describe('claimTasks', () => {
   it('returns the task as posted and leaves BullMQ consistent', async () => {
     const type = `c-${randomUUID()}`;
     const posted = task(type);
-    await queues.enqueue(posted, Date.now());
+    await enqueue(posted, Date.now());
     expect(await queues.get(type, 1).getWaitingCount()).toBe(1);
     const postedAt = Date.now() - 1234;
     await redis.hset(`${prefix}:${taskQueueName(type, 1)}:${posted.task_id}`, 'timestamp', postedAt);
@@ -94,7 +97,7 @@ describe('claimTasks', () => {
 
   it('with max_tasks 0 registers the agent and claims nothing', async () => {
     const type = `d-${randomUUID()}`;
-    await queues.enqueue(task(type), Date.now());
+    await enqueue(task(type), Date.now());
     const request = poll([[type, 1]], 0);
     expect(await scripts.claimTasks(request)).toEqual([]);
     expect(await redis.zscore(scripts.keys.agentsSeen, request.agentId)).toBe(String(request.now));
@@ -103,7 +106,7 @@ describe('claimTasks', () => {
 
   it('skips paused queues', async () => {
     const type = `e-${randomUUID()}`;
-    await queues.enqueue(task(type), Date.now());
+    await enqueue(task(type), Date.now());
     await queues.get(type, 1).pause();
     expect(await scripts.claimTasks(poll([[type, 1]], 5))).toEqual([]);
     await queues.get(type, 1).resume();
@@ -113,10 +116,10 @@ describe('claimTasks', () => {
   it('drops a stale copy of a task that is no longer waiting', async () => {
     const type = `f-${randomUUID()}`;
     const posted = task(type);
-    await queues.enqueue(posted, Date.now());
+    await enqueue(posted, Date.now());
     expect(ids(await scripts.claimTasks(poll([[type, 1]], 1)))).toEqual([posted.task_id]);
     // e.g. the reconciler queued it again while an agent already held it
-    await queues.enqueue(posted, Date.now());
+    await enqueue(posted, Date.now());
     expect(await scripts.claimTasks(poll([[type, 1]], 1))).toEqual([]);
     expect(await queues.get(type, 1).getWaitingCount()).toBe(0);
   });
@@ -124,7 +127,7 @@ describe('claimTasks', () => {
   it('never gives one task to two agents polling at once', async () => {
     const type = `g-${randomUUID()}`;
     const posted = Array.from({ length: 300 }, () => task(type));
-    await Promise.all(posted.map((t, index) => queues.enqueue(t, Date.now() + index)));
+    await Promise.all(posted.map((t, index) => enqueue(t, Date.now() + index)));
     const polls = await Promise.all(Array.from({ length: 40 }, () => scripts.claimTasks(poll([[type, 1]], 10))));
     const claimed = polls.flatMap(ids);
     expect(claimed).toHaveLength(300);
@@ -134,8 +137,8 @@ describe('claimTasks', () => {
   it('counts waiting tasks over all queues', async () => {
     const before = await scripts.countWaiting();
     const type = `h-${randomUUID()}`;
-    await queues.enqueue(task(type), Date.now());
-    await queues.enqueue(task(type, 2), Date.now());
+    await enqueue(task(type), Date.now());
+    await enqueue(task(type, 2), Date.now());
     expect(await scripts.countWaiting()).toBe(before + 2);
   });
 });
@@ -144,7 +147,7 @@ describe('answerTask', () => {
   it('accepts the first outcome of a claimed task only', async () => {
     const type = `i-${randomUUID()}`;
     const posted = task(type);
-    await queues.enqueue(posted, Date.now());
+    await enqueue(posted, Date.now());
     expect((await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).accepted).toBe(false);
     const request = poll([[type, 1]], 1);
     await scripts.claimTasks(request);

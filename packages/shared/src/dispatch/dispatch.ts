@@ -5,6 +5,8 @@
  * keys (keys.ts, and BullMQ's in bullmq.ts) and names scripts (scripts.ts); the state machine is in
  * states.ts. Postgres, the system of record, is the repositories' (db/).
  */
+import { Batcher } from '../batcher.js';
+import { unavailable } from '../errors.js';
 import { connectRedis, primaries, type RedisClient } from '../redis.js';
 import type { AgentLocation } from '../protocol.js';
 import { jobOutcome, type JobOutcome, type ResultJob, type TaskJob, type TaskOutcome } from '../queues.js';
@@ -15,7 +17,7 @@ import { forgetJob, readJobHealth, readJobRuns, recordJobRun, touchJob, type Job
 import { deploymentPattern } from './keys.js';
 import { ReplicaAcks } from './replication.js';
 import { createResultsQueue, RESULT_JOB_OPTIONS, type ResultsQueue } from './results.js';
-import { DispatchScripts, type AnswerReply, type LostClaim } from './scripts.js';
+import { DispatchScripts, type AnswerReply, type EnqueueItem, type LostClaim } from './scripts.js';
 import { activeSince, isLiveState, QUEUE_EVENTS, type LiveState, type QueueEvent } from './states.js';
 import { TaskQueues } from './task-queues.js';
 import { liveWorkers, workerBeat, workerRetired } from './workers.js';
@@ -52,17 +54,28 @@ export interface UnsavedOutcome {
   job: ResultJob | null;
 }
 
+/** Most tasks, and most bytes of their JSON, in one enqueueTasks call (a lone larger task goes alone). */
+const ENQUEUE_BATCH = 200;
+const ENQUEUE_BATCH_BYTES = 4_000_000;
+
 export class Dispatch extends DispatchScripts {
   private readonly taskQueues: TaskQueues;
   readonly results: ResultsQueue;
   private readonly threshold: number;
   private readonly acks: ReplicaAcks;
+  private readonly enqueues: Batcher<EnqueueItem, { queue: string; queued: boolean }>;
 
   constructor(options: DispatchOptions) {
     super(options.commands, options.prefix);
     this.taskQueues = new TaskQueues(options.queues, options.prefix);
     this.results = createResultsQueue(options.queues, options.prefix);
     this.threshold = options.agentActiveThreshold;
+    this.enqueues = new Batcher((items) => this.enqueueTasks(items), {
+      maxSize: ENQUEUE_BATCH,
+      // Task data is bounded (TASK_DATA_LIMIT) but a batch of large ones is not: a few MB per call.
+      weigh: ({ data }) => data.length,
+      maxWeight: ENQUEUE_BATCH_BYTES,
+    });
     const { ackReplicas = 0, ackTimeout = 1 } = options;
     if (ackReplicas > 0 && !options.acks) throw new Error('REDIS_ACK_REPLICAS needs a connection for its WAITs');
     this.acks = new ReplicaAcks({
@@ -96,15 +109,20 @@ export class Dispatch extends DispatchScripts {
 
   /**
    * Puts a task in its queue (the job id is the task id; its timestamp, the posting time, orders
-   * claims across queues). `newTask` counts it as posted; a task queued again is not posted twice.
+   * claims across queues). `newTask` counts it as posted and wakes the long poll waiting longest for
+   * its queue; a task queued again is not posted twice. Calls of one event-loop turn share one script
+   * call (enqueueTasks-3.lua); the queue's name is returned.
    */
-  enqueue(task: TaskJob, postedAt: number, options: { newTask?: boolean } = {}): Promise<string> {
-    return this.taskQueues.enqueue(task, postedAt, options);
+  async enqueue(task: TaskJob, postedAt: number, { newTask = false }: { newTask?: boolean } = {}): Promise<string> {
+    // ioredis would hold the call while the connection is down and send it whenever it returns — even
+    // after the reconciler queued the task and an agent finished it.
+    if (this.redis.status !== 'ready') throw unavailable('Redis', new Error(`Redis connection is ${this.redis.status}`));
+    return (await this.enqueues.push({ task, data: JSON.stringify(task), postedAt, newTask })).queue;
   }
 
   /** A newly posted task: queued, and the long poll waiting longest for its queue woken. */
   async post(task: TaskJob, postedAt: number): Promise<void> {
-    await this.wakeOne(await this.enqueue(task, postedAt, { newTask: true }));
+    await this.enqueue(task, postedAt, { newTask: true });
   }
 
   /** The agent holding a task's claim (or the last one, once it finished), or null. */

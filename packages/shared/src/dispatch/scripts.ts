@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis.js';
 import { AfmError } from '../errors.js';
-import type { TaskOutcome } from '../queues.js';
+import { taskQueueName, type TaskJob, type TaskOutcome } from '../queues.js';
 import { luaInclude, queueKeys } from './bullmq.js';
 import { dispatchKeys, type DispatchKeys } from './keys.js';
 import { REPLY } from './states.js';
@@ -22,6 +22,7 @@ const SCRIPT_FILES = {
   expireTasks: 'expireTasks-4.lua',
   cancelTask: 'cancelTask-5.lua',
   wakeOne: 'wakeOne-1.lua',
+  enqueueTasks: 'enqueueTasks-3.lua',
   releaseClaim: 'releaseClaim-5.lua',
   dropAgents: 'dropAgents-3.lua',
   drainQueue: 'drainQueue-3.lua',
@@ -112,6 +113,15 @@ function lostClaims(reply: string[]): LostClaim[] {
     });
   }
   return lost;
+}
+
+/** A task for `enqueueTasks`: posted at `postedAt` (ms); `newTask` when just posted, not queued again. */
+export interface EnqueueItem {
+  task: TaskJob;
+  /** The task as JSON: the job's data. */
+  data: string;
+  postedAt: number;
+  newTask: boolean;
 }
 
 export type AnswerReply =
@@ -340,6 +350,23 @@ export class DispatchScripts {
       };
     }
     return { cancelled: true, agentId: reply[1] || null, claimedAt: reply[2] ? Number(reply[2]) : null };
+  }
+
+  /**
+   * Puts tasks in their queues in one call (the job id is the task id, the job timestamp the posting
+   * time); `newTask` ones are counted as posted and each wakes a waiting poll. Per task: its queue, and
+   * whether it was queued (false: its job was already there).
+   */
+  async enqueueTasks(items: EnqueueItem[], now = Date.now()): Promise<{ queue: string; queued: boolean }[]> {
+    const k = this.keys;
+    const args: (string | number)[] = [k.queues, k.stats, k.expiry, this.prefix, k.taskPrefix, k.waiting(''), k.wakeChannel(''), now];
+    const queues = items.map(({ task }) => taskQueueName(task.task_type, task.task_version, task.task_location));
+    items.forEach(({ task, data, postedAt, newTask }, i) => {
+      args.push(queues[i]!, task.task_id, task.task_type, data, postedAt, newTask ? '1' : '0');
+      args.push(task.task_ttl ?? '', task.task_timeout ?? '', task.task_retries ?? '');
+    });
+    const reply = (await this.call('enqueueTasks')(...args)) as number[];
+    return queues.map((queue, i) => ({ queue, queued: reply[i] === 1 }));
   }
 
   /** Wakes the long poll waiting longest for this queue, if any; true when one was woken. */
