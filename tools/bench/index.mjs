@@ -320,6 +320,8 @@ if (values.json) {
           'latency',
           'server_side',
           'cpu_percent',
+          'cpu_percent_posting',
+          'cpu_percent_draining',
           'correctness',
           'rss_mb',
           'redis_connections',
@@ -348,7 +350,16 @@ if (values.json) {
         );
       }
     }
-    for (const group of ['before_seeding', 'slowdown_vs_plain', 'cpu_percent', 'rss_mb', 'redis_connections', 'correctness']) {
+    for (const group of [
+      'before_seeding',
+      'slowdown_vs_plain',
+      'cpu_percent',
+      'cpu_percent_posting',
+      'cpu_percent_draining',
+      'rss_mb',
+      'redis_connections',
+      'correctness',
+    ]) {
       if (!result[group]) continue;
       lines.push(
         `${group}: ${Object.entries(result[group])

@@ -18,26 +18,31 @@ type Db = Kysely<Database>;
  */
 export async function insertTasks(db: Db, tasks: { task: TaskJob; postedAt: Date }[]): Promise<boolean[]> {
   if (tasks.length === 0) return [];
-  const rows = await db
-    .insertInto('tasks')
-    .values(
-      tasks.map(({ task, postedAt }) => ({
-        id: task.task_id,
-        test_id: task.test_id,
-        task_type: task.task_type,
-        task_version: task.task_version,
-        task_data: JSON.stringify(task.task_data),
-        posted_at: postedAt,
-        ttl_s: task.task_ttl ?? null,
-        timeout_s: task.task_timeout ?? null,
-        retries: task.task_retries ?? null,
-        location_country: task.task_location?.country ?? null,
-        location_region: task.task_location?.region ?? null,
-      })),
-    )
-    .onConflict((oc) => oc.column('id').doNothing())
-    .returning('id')
-    .execute();
+  // One array per column, unnested: the statement's text and its 11 parameters are the same for any
+  // batch size, where a VALUES list of n rows has 11·n parameters for Postgres to parse.
+  const column = <T>(value: (item: { task: TaskJob; postedAt: Date }) => T) => tasks.map(value);
+  const { rows } = await sql<{ id: string }>`
+    insert into tasks (id, test_id, task_type, task_version, task_data, posted_at, ttl_s, timeout_s, retries,
+                       location_country, location_region)
+    select id, test_id, task_type, task_version, task_data, posted_at, ttl_s, timeout_s, retries, location_country,
+           location_region
+    from unnest(
+      ${column(({ task }) => task.task_id)}::uuid[],
+      ${column(({ task }) => task.test_id)}::uuid[],
+      ${column(({ task }) => task.task_type)}::text[],
+      ${column(({ task }) => task.task_version)}::int[],
+      ${column(({ task }) => JSON.stringify(task.task_data))}::jsonb[],
+      ${column(({ postedAt }) => postedAt.toISOString())}::timestamptz[],
+      ${column(({ task }) => task.task_ttl ?? null)}::float8[],
+      ${column(({ task }) => task.task_timeout ?? null)}::float8[],
+      ${column(({ task }) => task.task_retries ?? null)}::int[],
+      ${column(({ task }) => task.task_location?.country ?? null)}::text[],
+      ${column(({ task }) => task.task_location?.region ?? null)}::text[]
+    ) with ordinality as t(id, test_id, task_type, task_version, task_data, posted_at, ttl_s, timeout_s, retries,
+                            location_country, location_region, n)
+    order by n -- of two equal ids, the first is inserted
+    on conflict (id) do nothing
+    returning id`.execute(db);
   const inserted = new Set(rows.map((row) => row.id));
   return tasks.map(({ task }) => inserted.delete(task.task_id.toLowerCase()));
 }
