@@ -11,7 +11,8 @@
 //   npm run bench -- --compare [--systems ceiling,original,afm,afm@DIR,URL…] [--runs 3] [--tasks 5000]
 //                    the burst on each system in alternating rounds of one run, after a warm-up of
 //                    1,500 tasks each; medians, ratios to the original, fractions of the HTTP ceiling
-// Scenarios run only when named (issue 13, docs/scaling.md): cancel; ack (REDIS_ACK_REPLICAS 0 and 1
+// Scenarios run only when named (issue 13, docs/scaling.md): cancel; pg-batches (issue 14: Postgres CPU
+// per posted task by rows per insert statement); ack (REDIS_ACK_REPLICAS 0 and 1
 // in alternating rounds, on a Redis primary with one replica started here); scaling (1, 2 and 3
 // replicas, then 1 and 2 workers, alternating); retention (TASK_RETENTION deleting a seeded history
 // of --history finished tasks while a burst runs).
@@ -21,6 +22,7 @@ import { seedBacklog, seedHistory } from './seed.mjs';
 import { startPrimaryWithReplica } from './redis-pair.mjs';
 import { externalSystem, serverTimings, startSystem } from './system.mjs';
 import { compareTable, ORIGINAL, systemOf } from './compare.mjs';
+import { pgBatches } from './pg-batches.mjs';
 import { sleep } from './load.mjs';
 
 const { values } = parseArgs({
@@ -197,6 +199,12 @@ for (const [name, seed, size] of [
       },
     };
   });
+}
+
+// What one insert statement costs Postgres by its rows (why posts are inserted one batch at a time).
+if (wanted.has('pg-batches')) {
+  for (const [size, rounds] of await pgBatches({ runs, log }))
+    report.scenarios[`pg-batches: ${size} rows a statement`] = { ...medianOf(rounds), runs: rounds.length };
 }
 
 if (wanted.has('cancel')) report.scenarios.cancel = await withSystem((system) => repeat('cancel', system, (s) => scenarios.cancel(s)));

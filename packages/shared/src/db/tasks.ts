@@ -329,7 +329,11 @@ export interface TaskStore {
 }
 
 export function createTaskStore(db: Db): TaskStore {
-  const inserts = batchedWrite((items: { task: TaskJob; postedAt: Date }[]) => insertTasks(db, items), isStorageUnavailable);
+  // One insert at a time: the next batch grows while it runs. A statement costs Postgres about the
+  // same whether it carries 4 rows or 32 (BENCHMARKS.md, issue 14), so fewer, larger ones pay.
+  const inserts = batchedWrite((items: { task: TaskJob; postedAt: Date }[]) => insertTasks(db, items), isStorageUnavailable, {
+    maxInFlight: 1,
+  });
   const reads = batchedWrite((ids: string[]) => findTasks(db, ids), isStorageUnavailable);
   // A statement of outcomes carries their results: a few megabytes of them at most.
   const outcomes = batchedWrite((jobs: ResultJob[]) => recordOutcomes(db, jobs), isStorageUnavailable, {
