@@ -9,13 +9,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { externalSystem, startSystem } from './system.mjs';
+import { externalSystem, freePort, pidsOf, startSystem } from './system.mjs';
+import { execFileSync } from 'node:child_process';
 import { sleep } from './load.mjs';
 
 const CEILING = fileURLToPath(new URL('./ceiling.mjs', import.meta.url));
 export const ORIGINAL = fileURLToPath(new URL('../../../shared/reference/run-original.sh', import.meta.url));
-
-const freePort = () => 20_000 + Math.floor(Math.random() * 20_000);
 
 /** Waits until `url` answers HTTP at all (any status), or the child exits. */
 async function answering(url, child, timeoutMs) {
@@ -46,7 +45,7 @@ async function startCeiling(replicas) {
   const children = [];
   const urls = [];
   for (let i = 0; i < replicas; i++) {
-    const port = freePort();
+    const port = await freePort();
     const child = spawn(process.execPath, [CEILING, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     await new Promise((ready, fail) => {
@@ -57,6 +56,7 @@ async function startCeiling(replicas) {
   }
   return {
     ...externalSystem(urls),
+    groups: [{ name: 'ceiling', pids: () => children.map((child) => child.pid) }],
     postsOnly: true,
     async stop() {
       await Promise.all(children.map(stopChild));
@@ -66,12 +66,31 @@ async function startCeiling(replicas) {
 
 /** The original, served by gunicorn on a fresh database until stopped (the script drops it then). */
 async function startOriginal() {
-  const port = freePort();
+  const port = await freePort();
   const child = spawn('bash', [ORIGINAL, String(port)], { stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   // Its first start installs Debian packages.
   await answering(`${url}/status`, child, 600_000);
-  return { ...externalSystem([url]), stop: () => stopChild(child) };
+  // gunicorn's master and its workers: every descendant of the script.
+  const descendants = (pid) => {
+    let direct = [];
+    try {
+      direct = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+    } catch {}
+    return direct.flatMap((child) => [child, ...descendants(child)]);
+  };
+  return {
+    ...externalSystem([url]),
+    groups: [
+      { name: 'original', pids: () => descendants(child.pid) },
+      { name: 'postgres', pids: () => pidsOf('postgres') },
+    ],
+    stop: () => stopChild(child),
+  };
 }
 
 /** One system of `--systems`: its label and how to start it. */
@@ -93,6 +112,20 @@ export function systemOf(name, { replicas, workers, env }) {
   throw new Error(`--systems: ${name} is not ceiling, original, afm, afm@DIR or a URL`);
 }
 
+/**
+ * CPU time of the server's processes (all but the load generator) per post and per cycle, in µs, from
+ * a burst's CPU of each phase: what a system spends on a task, whatever else the machine was doing.
+ */
+export function cpuPerTask(result) {
+  const server = (percent) =>
+    percent ? Object.entries(percent).reduce((sum, [name, value]) => (name === 'load generator' ? sum : sum + value), 0) : undefined;
+  const per = (percent, rate) => (percent === undefined || !rate ? undefined : Math.round((percent / 100 / rate) * 1e6));
+  return {
+    cpu_us_per_post: per(server(result.cpu_percent_posting), result.posts_per_s),
+    cpu_us_per_cycle: per(server(result.cpu_percent_draining), result.cycles_per_s),
+  };
+}
+
 /** The comparison table: each system's medians, its ratio to the original and its share of the ceiling. */
 export function compareTable(results) {
   const original = results.find((result) => result.name === 'original');
@@ -100,14 +133,14 @@ export function compareTable(results) {
   const fixed = (value, digits = 0) => (typeof value === 'number' ? value.toFixed(digits) : '–');
   const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? `${(a / b).toFixed(1)}×` : '–');
   const rows = [
-    '| system | posts/s | cycles/s | poll p99 | POST /task p99 | posts ÷ original | cycles ÷ original | poll p99, original ÷ this | posts ÷ ceiling |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| system | posts/s | cycles/s | poll p99 | POST /task p99 | posts ÷ original | cycles ÷ original | poll p99, original ÷ this | posts ÷ ceiling | CPU µs a post | CPU µs a cycle | 5xx (retried) | failed rounds |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const result of results) {
     const m = result.median;
     const self = result === original;
     rows.push(
-      `| ${result.label} | ${fixed(m.posts_per_s)} | ${fixed(m.cycles_per_s)} | ${m.poll_p99_ms === undefined ? '–' : `${fixed(m.poll_p99_ms, 1)} ms`} | ${fixed(m.post_p99_ms, 1)} ms | ${self ? '1×' : ratio(m.posts_per_s, original?.median.posts_per_s)} | ${self ? '1×' : ratio(m.cycles_per_s, original?.median.cycles_per_s)} | ${self ? '1×' : ratio(original?.median.poll_p99_ms, m.poll_p99_ms)} | ${result === ceiling ? '1' : ceiling ? fixed(m.posts_per_s / ceiling.median.posts_per_s, 2) : '–'} |`,
+      `| ${result.label} | ${fixed(m.posts_per_s)} | ${fixed(m.cycles_per_s)} | ${m.poll_p99_ms === undefined ? '–' : `${fixed(m.poll_p99_ms, 1)} ms`} | ${fixed(m.post_p99_ms, 1)} ms | ${self ? '1×' : ratio(m.posts_per_s, original?.median.posts_per_s)} | ${self ? '1×' : ratio(m.cycles_per_s, original?.median.cycles_per_s)} | ${self ? '1×' : ratio(original?.median.poll_p99_ms, m.poll_p99_ms)} | ${result === ceiling ? '1' : ceiling ? fixed(m.posts_per_s / ceiling.median.posts_per_s, 2) : '–'} | ${fixed(m.cpu_us_per_post)} | ${fixed(m.cpu_us_per_cycle)} | ${result.server_errors} | ${result.failed_rounds} |`,
     );
   }
   return rows.join('\n');

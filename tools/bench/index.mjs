@@ -7,11 +7,12 @@
 //   npm run bench [-- --scenario burst,steady,long-poll,backlog,history,fleet,types] [--runs 3] [--json]
 //                    [--tasks 20000] [--backlog 1000000] [--history 1000000] [--fleet 10000]
 //                    [--replicas 2] [--workers 1] [--set KEY=VALUE]… [--parts steady,burst,cancel (of ack)]
-//                    [--against URL[,URL…]]  (any protocol v1 server, e.g. the original: burst and steady only)
+//                    [--against URL[,URL…]]  (any protocol v1 server, e.g. the original: burst, steady, fleet, types)
 //   npm run bench -- --compare [--systems ceiling,original,afm,afm@DIR,URL…] [--runs 3] [--tasks 5000]
 //                    the burst on each system in alternating rounds of one run, after a warm-up of
 //                    1,500 tasks each; medians, ratios to the original, fractions of the HTTP ceiling
-// Scenarios run only when named (issue 13, docs/scaling.md): cancel; pg-batches (issue 14: Postgres CPU
+// Scenarios run only when named (issue 13, docs/scaling.md): cancel; soak (issue 14: --rate tasks a
+// second for --minutes, 1,000 agents, half long-polling, a line a minute); pg-batches (issue 14: Postgres CPU
 // per posted task by rows per insert statement); ack (REDIS_ACK_REPLICAS 0 and 1
 // in alternating rounds, on a Redis primary with one replica started here); scaling (1, 2 and 3
 // replicas, then 1 and 2 workers, alternating); retention (TASK_RETENTION deleting a seeded history
@@ -21,9 +22,10 @@ import * as scenarios from './scenarios.mjs';
 import { seedBacklog, seedHistory } from './seed.mjs';
 import { startPrimaryWithReplica } from './redis-pair.mjs';
 import { externalSystem, serverTimings, startSystem } from './system.mjs';
-import { compareTable, ORIGINAL, systemOf } from './compare.mjs';
+import { compareTable, cpuPerTask, ORIGINAL, systemOf } from './compare.mjs';
 import { pgBatches } from './pg-batches.mjs';
-import { sleep } from './load.mjs';
+import { startPrivatePostgres } from './private-postgres.mjs';
+import { newAgent, sleep } from './load.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -40,13 +42,16 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '2' },
     workers: { type: 'string', default: '1' },
     set: { type: 'string', multiple: true, default: [] },
-    // Protocol v1 servers to measure instead of starting AFM: burst and steady only (issue 14).
+    // Protocol v1 servers to measure instead of starting AFM: burst, steady, fleet, types (issue 14).
     against: { type: 'string' },
     // The parts of the ack scenario to run.
     parts: { type: 'string', default: 'steady,burst,cancel' },
     compare: { type: 'boolean', default: false },
     systems: { type: 'string' },
     warmup: { type: 'string', default: '1500' },
+    minutes: { type: 'string', default: '30' },
+    // `private`: a Postgres of the benchmark's own, stock settings (private-postgres.mjs).
+    postgres: { type: 'string', default: 'shared' },
   },
 });
 /** AFM configuration for every system started (`--set KEY=VALUE`). */
@@ -102,12 +107,18 @@ async function timed(system, run) {
 }
 
 const against = values.against?.split(',').map((url) => url.trim().replace(/\/+$/, ''));
-if (against && [...wanted].some((name) => !['burst', 'steady'].includes(name))) {
-  throw new Error('--against runs the burst and steady scenarios only: name them with --scenario burst,steady');
+if (against && [...wanted].some((name) => !['burst', 'steady', 'fleet', 'types'].includes(name))) {
+  throw new Error('--against runs the protocol v1 scenarios only: --scenario burst,steady,fleet,types');
 }
 
+if (!['shared', 'private'].includes(values.postgres)) throw new Error('--postgres is shared or private');
+const privatePostgres = values.postgres === 'private' ? await startPrivatePostgres() : undefined;
+const postgresOption = privatePostgres ? { adminUrl: privatePostgres.url } : {};
+
 async function withSystem(run, options = {}) {
-  const system = against ? externalSystem(against) : await startSystem({ ...shape, ...options, env: { ...settings, ...options.env } });
+  const system = against
+    ? externalSystem(against)
+    : await startSystem({ ...shape, ...postgresOption, ...options, env: { ...settings, ...options.env } });
   try {
     return await run(system);
   } finally {
@@ -130,26 +141,48 @@ if (values.compare) {
       const started = await system.start();
       running.push(started);
       system.running = started;
+      // One fleet per system for the whole run: an agent of an earlier round never goes silent (the
+      // original fails the polls of a fleet whose agents come and go: its cleanup deadlocks).
+      system.fleet = Array.from({ length: burstOptions.agents }, () => newAgent());
       log(`compare: warming up ${system.label} with ${values.warmup} tasks`);
-      await scenarios.burst(started, { ...burstOptions, tasks: Number(values.warmup) });
+      await scenarios.burst(started, { ...burstOptions, tasks: Number(values.warmup), fleet: system.fleet });
     }
     for (let round = 1; round <= runs; round++) {
       for (const system of systems) {
         log(`compare: ${system.label}, round ${round}/${runs}`);
-        const result = await scenarios.burst(system.running, burstOptions);
-        rounds.get(system.name).push({
-          posts_per_s: result.posts_per_s,
-          cycles_per_s: result.cycles_per_s,
-          poll_p99_ms: result.routes['POST /tasks']?.p99,
-          post_p99_ms: result.routes['POST /task']?.p99,
-        });
-        log(`  ${roundFigures(result)}`);
+        // A round that fails (a server's wrong answer, a check) is recorded as failed; the run goes on.
+        try {
+          const result = await scenarios.burst(system.running, { ...burstOptions, fleet: system.fleet });
+          rounds.get(system.name).push({
+            posts_per_s: result.posts_per_s,
+            cycles_per_s: result.cycles_per_s,
+            poll_p99_ms: result.routes['POST /tasks']?.p99,
+            post_p99_ms: result.routes['POST /task']?.p99,
+            server_errors: result.server_errors,
+            ...cpuPerTask(result),
+          });
+          log(`  ${roundFigures(result)}${result.server_errors ? `; ${result.server_errors} × 5xx (${result.server_error_kinds})` : ''}`);
+        } catch (error) {
+          rounds.get(system.name).push({ failed: String(error.message ?? error).slice(0, 300) });
+          log(`  failed: ${error.message}`);
+        }
       }
     }
   } finally {
     await Promise.allSettled(running.map((system) => system.stop()));
   }
-  const results = systems.map(({ name, label }) => ({ name, label, median: medianOf(rounds.get(name)), rounds: rounds.get(name) }));
+  const results = systems.map(({ name, label }) => {
+    const all = rounds.get(name);
+    const measured = all.filter((round) => !round.failed);
+    return {
+      name,
+      label,
+      median: measured.length ? medianOf(measured) : {},
+      failed_rounds: all.length - measured.length,
+      server_errors: measured.reduce((sum, round) => sum + (round.server_errors ?? 0), 0),
+      rounds: all,
+    };
+  });
   const table = compareTable(results);
   if (values.json)
     process.stdout.write(
@@ -159,6 +192,7 @@ if (values.compare) {
     process.stdout.write(
       `\n## compare: burst of ${burstOptions.tasks.toLocaleString('en')} tasks, ${burstOptions.agents} agents (max_tasks 5), 64 posters; medians of ${runs} alternating rounds; ${report.machine.cpus} cores, Node ${report.machine.node}\n\n${table}\n`,
     );
+  await privatePostgres?.stop();
   process.exit(0);
 }
 
@@ -206,6 +240,12 @@ if (wanted.has('pg-batches')) {
   for (const [size, rounds] of await pgBatches({ runs, log }))
     report.scenarios[`pg-batches: ${size} rows a statement`] = { ...medianOf(rounds), runs: rounds.length };
 }
+
+// A steady load of --rate tasks a second for --minutes, 1,000 agents, one line a minute (issue 14).
+if (wanted.has('soak'))
+  report.scenarios.soak = await withSystem((system) =>
+    scenarios.soak(system, { rate: Number(values.rate), minutes: Number(values.minutes), agents: 1_000, log }),
+  );
 
 if (wanted.has('cancel')) report.scenarios.cancel = await withSystem((system) => repeat('cancel', system, (s) => scenarios.cancel(s)));
 
@@ -315,6 +355,30 @@ if (wanted.has('retention')) {
   );
 }
 
+/** The soak's minutes as a Markdown table: throughput, errors, p99 per route, memory and sizes. */
+function soakTable(rows) {
+  const routes = [...new Set(rows.flatMap((row) => Object.keys(row.p99_ms)))].sort();
+  const processes = Object.keys(rows[0]?.rss_mb ?? {});
+  const head = [
+    'min',
+    'posted',
+    'answered',
+    'errors',
+    ...routes.map((r) => `${r} p99 ms`),
+    ...processes.map((p) => `${p} RSS MB`),
+    'Redis MB',
+    'Postgres MB',
+  ];
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map(
+      (row) =>
+        `| ${[row.minute, row.posted, row.answered, row.errors, ...routes.map((r) => row.p99_ms[r] ?? '–'), ...processes.map((p) => row.rss_mb[p]), row.redis_mb, row.postgres_mb].join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
 if (values.json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } else {
@@ -335,6 +399,9 @@ if (values.json) {
           'redis_connections',
           'slowdown_vs_plain',
           'before_seeding',
+          'per_minute',
+          'late_vs_early',
+          'error_samples',
         ].includes(key)
       )
         continue;
@@ -358,7 +425,10 @@ if (values.json) {
         );
       }
     }
+    if (result.per_minute) lines.push('', soakTable(result.per_minute), '');
+    if (result.error_samples?.length) lines.push(`errors, first ones: ${result.error_samples.join('; ')}`);
     for (const group of [
+      'late_vs_early',
       'before_seeding',
       'slowdown_vs_plain',
       'cpu_percent',
@@ -378,3 +448,5 @@ if (values.json) {
     process.stdout.write(`${lines.join('\n')}\n`);
   }
 }
+
+await privatePostgres?.stop();

@@ -38,7 +38,12 @@ export function client(urls, { connections = 64, latencies = new Latencies() } =
     });
     const text = await response.body.text();
     latencies.record(route, performance.now() - started);
-    return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
+    // A server's error page need not be JSON (the original answers a 500 in HTML).
+    let parsed = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {}
+    return { status: response.statusCode, body: parsed };
   }
   return {
     latencies,

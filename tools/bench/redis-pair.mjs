@@ -2,19 +2,10 @@
 // free local ports, no persistence, stopped by their PIDs.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+import { freePort } from './system.mjs';
 
 export async function startPrimaryWithReplica() {
   const dir = mkdtempSync(join(tmpdir(), 'afm-bench-redis-'));

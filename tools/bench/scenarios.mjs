@@ -60,15 +60,40 @@ async function verifyResults(system, type, expected, timeoutMs = 60_000, posted 
   }
 }
 
+/** A 5xx is "try again later" (SPEC): tried again after a moment, and counted; anything else but a 200 fails the run. */
+async function untilAnswered(what, call, errors) {
+  for (let attempt = 1; ; attempt++) {
+    const reply = await call();
+    if (reply.status === 200) return reply;
+    if (reply.status < 500 || attempt === 20)
+      throw new Error(`${what} answered ${reply.status}: ${JSON.stringify(reply.body).slice(0, 300)}`);
+    errors.count++;
+    errors.samples.add(`${what} ${reply.status}`);
+    await sleep(50 * attempt);
+  }
+}
+
+const serverErrors = () => ({ count: 0, samples: new Set() });
+
 /** Agents drain tasks of `types` until `expected` results are accepted; counts every delivery. */
-async function drain(http, { types, agents, maxTasks, expected, deliveries, idleMs = 5 }) {
+async function drain(
+  http,
+  {
+    types,
+    agents,
+    fleet = Array.from({ length: agents }, () => newAgent()),
+    maxTasks,
+    expected,
+    deliveries,
+    idleMs = 5,
+    errors = serverErrors(),
+  },
+) {
   let answered = 0;
-  const fleet = Array.from({ length: agents }, () => newAgent());
   await Promise.all(
     fleet.map(async (agent) => {
       while (answered < expected) {
-        const reply = await http.poll(agent, types, maxTasks);
-        if (reply.status !== 200) throw new Error(`poll answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+        const reply = await untilAnswered('poll', () => http.poll(agent, types, maxTasks), errors);
         const { tasks } = reply.body;
         if (tasks.length === 0) {
           await sleep(idleMs);
@@ -77,8 +102,7 @@ async function drain(http, { types, agents, maxTasks, expected, deliveries, idle
         await Promise.all(
           tasks.map(async (task) => {
             deliveries.set(task.task_id, (deliveries.get(task.task_id) ?? 0) + 1);
-            const result = await http.respond(task.task_id, { n: task.task_data.n, ok: true });
-            if (result.status !== 200) throw new Error(`result answered ${result.status}: ${JSON.stringify(result.body)}`);
+            await untilAnswered('result', () => http.respond(task.task_id, { n: task.task_data.n, ok: true }), errors);
             answered++;
           }),
         );
@@ -94,8 +118,11 @@ function checkDeliveries(deliveries, posted) {
   return { delivered_twice: twice, lost };
 }
 
-/** burst: post N tasks, then drain them with A agents (a system that only answers, the HTTP ceiling: posts alone). */
-export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5, concurrency = 64 } = {}) {
+/**
+ * burst: post N tasks, then drain them with A agents (a system that only answers, the HTTP ceiling: posts
+ * alone). `fleet`: the agents to drain with, e.g. the same ones in every round, so none goes silent.
+ */
+export async function burst(system, { tasks = 20_000, agents = 16, fleet, maxTasks = 5, concurrency = 64 } = {}) {
   const latencies = new Latencies();
   const http = client(system.replicas, { connections: concurrency, latencies });
   const type = `burst-${randomUUID().slice(0, 8)}`;
@@ -104,22 +131,25 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
   // Each phase's CPU too: what bounds the posts and what bounds the cycles are not the same.
   let cpuPhase = measureCpu(processGroups(system));
 
+  const errors = serverErrors();
   let started = performance.now();
-  await pool(posted, concurrency, async (task) => {
-    const reply = await http.postTask(task);
-    if (reply.status !== 200) throw new Error(`POST /task answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-  });
+  await pool(posted, concurrency, (task) => untilAnswered('POST /task', () => http.postTask(task), errors));
   const postSeconds = (performance.now() - started) / 1000;
   const cpuPosting = cpuPhase();
   if (system.postsOnly) {
     await http.close();
-    return { posts_per_s: Math.round(tasks / postSeconds), routes: routeStats(latencies) };
+    return {
+      posts_per_s: Math.round(tasks / postSeconds),
+      server_errors: errors.count,
+      routes: routeStats(latencies),
+      cpu_percent_posting: cpuPosting,
+    };
   }
 
   const deliveries = new Map();
   started = performance.now();
   cpuPhase = measureCpu(processGroups(system));
-  await drain(http, { types: [type], agents, maxTasks, expected: tasks, deliveries });
+  await drain(http, { types: [type], agents, fleet, maxTasks, expected: tasks, deliveries, errors });
   const drainSeconds = (performance.now() - started) / 1000;
   const cpuDraining = cpuPhase();
   const cpuUse = cpu();
@@ -131,6 +161,9 @@ export async function burst(system, { tasks = 20_000, agents = 16, maxTasks = 5,
     posts_per_s: Math.round(tasks / postSeconds),
     cycles_per_s: Math.round(tasks / drainSeconds),
     stored_per_s: Math.round(tasks / storedSeconds),
+    // 5xx answers, each tried again (what they were: server_error_kinds).
+    server_errors: errors.count,
+    server_error_kinds: [...errors.samples].join(', '),
     // CPU time of Redis per task (post, claim, result), from /proc: Redis runs commands on one thread, so
     // one primary is saturated at about 1e6 / this many tasks a second.
     ...(system.external ? {} : { redis_cpu_us_per_task: Math.round(((cpuUse.redis / 100) * (postSeconds + drainSeconds) * 1e6) / tasks) }),
@@ -273,7 +306,8 @@ export async function fleet(system, { agents = 10_000, everyMs = 5_000, seconds 
   );
   const elapsed = seconds;
   const cpuUse = cpu();
-  const active = await system.redis.zcard(`${system.prefix}:afm:agents`);
+  // Another server (`--against`) is checked by its answers alone.
+  const active = system.external ? agents : await system.redis.zcard(`${system.prefix}:afm:agents`);
   await http.close();
   if (errors) throw new Error(`${errors} polls failed`);
   return {
@@ -306,10 +340,11 @@ export async function types(system, { count = 500, tasksPerType = 10, agents = 1
   await drain(http, { types: names, agents, maxTasks, expected: posted.length, deliveries });
   const drainSeconds = (performance.now() - started) / 1000;
   const cpuUse = cpu();
-  const connections = await redisConnections(system.redis);
+  const connections = system.external ? {} : await redisConnections(system.redis);
   const memory = Object.fromEntries(system.processes.map(({ name, pid }) => [name, rssMb(pid)]));
   let right = 0;
-  for (const name of names) right += (await verifyResults(system, name, tasksPerType)).right;
+  if (system.external) right = (await verifyResults(system, null, posted.length, undefined, posted)).right;
+  else for (const name of names) right += (await verifyResults(system, name, tasksPerType)).right;
   const correctness = { ...checkDeliveries(deliveries, posted), right };
   await http.close();
   return {
@@ -420,4 +455,138 @@ export async function cancel(system, { count = 2_000, concurrency = 16 } = {}) {
     await sleep(100);
   }
   return { tasks: count, routes: routeStats(latencies), correctness: { cancelled: count } };
+}
+
+/**
+ * soak (issue 14): tasks posted at a steady `rate` for `minutes` while a fleet of `agents` runs them —
+ * half poll every `pollEveryS` seconds, half long-poll (`?wait=10`) — with one line per minute: tasks
+ * posted and answered, errors, p99 of each route in that minute, the RSS of every AFM process, Redis'
+ * memory and the database's size. At the end every task must have been delivered once and stored right.
+ */
+export async function soak(system, { rate = 500, minutes = 30, agents = 1_000, pollEveryS = 2, maxTasks = 5, log = () => {} } = {}) {
+  const http = client(system.replicas, { connections: 256 });
+  const type = `soak-${randomUUID().slice(0, 8)}`;
+  const deliveries = new Map();
+  const posted = [];
+  let window = { latencies: new Latencies(), posted: 0, answered: 0, errors: 0 };
+  const errorSamples = [];
+  const timed = async (route, call) => {
+    const started = performance.now();
+    const reply = await call().catch((error) => ({ status: 0, body: { error: String(error) } }));
+    window.latencies.record(route, performance.now() - started);
+    if (reply.status !== 200) {
+      window.errors++;
+      if (errorSamples.length < 10) errorSamples.push(`${route} ${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`);
+    }
+    return reply;
+  };
+  const durationMs = minutes * 60_000;
+  const started = performance.now();
+  const posting = () => performance.now() - started < durationMs;
+  const answer = (tasks) =>
+    Promise.all(
+      tasks.map(async (task) => {
+        deliveries.set(task.task_id, (deliveries.get(task.task_id) ?? 0) + 1);
+        const reply = await timed('POST /tasks/response', () => http.respond(task.task_id, { n: task.task_data.n, ok: true }));
+        if (reply.status === 200) window.answered++;
+      }),
+    );
+  // Accepted posts only (a 200); the agents stop once each was delivered and every post has answered.
+  let postsAnswered = false;
+  const done = () => postsAnswered && deliveries.size >= posted.length;
+
+  const fleet = Array.from({ length: agents }, (_, index) => ({ ...newAgent('soak'), long: index % 2 === 1 }));
+  const running = fleet.map(async (agent, index) => {
+    await sleep((index / agents) * pollEveryS * 1000); // spread the fleet over a period
+    while (!done()) {
+      const began = performance.now();
+      const reply = await timed(agent.long ? 'POST /tasks?wait' : 'POST /tasks', () =>
+        http.poll(agent, [type], maxTasks, agent.long && posting() ? 10 : undefined),
+      );
+      const tasks = reply.status === 200 ? reply.body.tasks : [];
+      await answer(tasks);
+      // A short-polling agent with nothing to do comes back a period later; one that got work, at once.
+      if (tasks.length === 0 && (!agent.long || !posting())) await sleep(Math.max(0, pollEveryS * 1000 - (performance.now() - began)));
+    }
+  });
+
+  const poster = (async () => {
+    let sent = 0;
+    const inflight = new Set();
+    while (posting()) {
+      const due = Math.floor(((performance.now() - started) / 1000) * rate);
+      while (sent < due) {
+        const task = newTask(type, sent++);
+        const request = timed('POST /task', () => http.postTask(task)).then((reply) => {
+          if (reply.status !== 200) return;
+          posted.push(task);
+          window.posted++;
+        });
+        inflight.add(request);
+        request.finally(() => inflight.delete(request));
+      }
+      await sleep(2);
+    }
+    await Promise.all(inflight);
+    postsAnswered = true;
+  })();
+
+  const minutesReport = [];
+  const sampler = (async () => {
+    for (let minute = 1; minute <= minutes; minute++) {
+      await sleep(Math.max(0, started + minute * 60_000 - performance.now()));
+      const current = window;
+      window = { latencies: new Latencies(), posted: 0, answered: 0, errors: 0 };
+      const memory = await system.redis.info('memory');
+      const { rows } = await system.db.query('select pg_database_size(current_database()) as bytes');
+      const row = {
+        minute,
+        posted: current.posted,
+        answered: current.answered,
+        errors: current.errors,
+        p99_ms: Object.fromEntries(current.latencies.routes().map((route) => [route, Math.round(current.latencies.summary(route).p99)])),
+        rss_mb: Object.fromEntries(system.processes.map(({ name, pid }) => [name, rssMb(pid)])),
+        redis_mb: Math.round(Number(/used_memory:(\d+)/.exec(memory)[1]) / 1048576),
+        postgres_mb: Math.round(Number(rows[0].bytes) / 1048576),
+      };
+      minutesReport.push(row);
+      log(`soak: ${JSON.stringify(row)}`);
+    }
+  })();
+
+  await poster;
+  await Promise.all([sampler, ...running]);
+  // Reported, not thrown: the minutes are worth keeping when a check fails.
+  let correctness;
+  try {
+    correctness = { ...checkDeliveries(deliveries, posted), ...(await verifyResults(system, type, posted.length, 300_000)) };
+  } catch (error) {
+    correctness = { failed: String(error) };
+  }
+  await http.close();
+  const errors = minutesReport.reduce((sum, row) => sum + row.errors, 0);
+  // A trend is the last third of the minutes against the middle third: the first third warms up, and
+  // finished tasks' Redis tombstones (10 minutes) accumulate until then.
+  const mean = (rows, value) => rows.reduce((sum, row) => sum + value(row), 0) / rows.length;
+  const third = Math.floor(minutesReport.length / 3);
+  const early = minutesReport.slice(third, 2 * third);
+  const late = minutesReport.slice(2 * third);
+  const trend = (value) => (early.length && late.length ? +(mean(late, value) / mean(early, value)).toFixed(2) : null);
+  return {
+    minutes,
+    rate_per_s: rate,
+    agents,
+    tasks: posted.length,
+    errors,
+    error_samples: errorSamples,
+    // Mean of the last third of the minutes ÷ mean of the middle third: 1 is flat.
+    late_vs_early: {
+      ...Object.fromEntries(system.processes.map(({ name }) => [`rss ${name}`, trend((row) => row.rss_mb[name])])),
+      'redis memory': trend((row) => row.redis_mb),
+      'POST /task p99': trend((row) => row.p99_ms['POST /task'] ?? 0),
+      'POST /tasks p99': trend((row) => row.p99_ms['POST /tasks'] ?? 0),
+    },
+    per_minute: minutesReport,
+    correctness,
+  };
 }

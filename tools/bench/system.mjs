@@ -3,6 +3,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -13,6 +14,16 @@ const ADMIN = process.env.AFM_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const REDIS = process.env.AFM_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const TICKS = 100; // clock ticks per second in /proc/<pid>/stat
 
+/** A port of 127.0.0.1 nothing listens on (the system picks it, then lets it go). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
 export async function startSystem({
   port = 18_000 + 10 * Math.floor(Math.random() * 200),
   env = {},
@@ -21,14 +32,16 @@ export async function startSystem({
   redisUrl = REDIS,
   // Another checkout's topology (`--systems afm@DIR`): AFM as built there, e.g. before a change.
   topology = TOPOLOGY,
+  // An admin connection to the Postgres server to create the database on (`--postgres private`).
+  adminUrl = ADMIN,
 } = {}) {
   const id = randomBytes(4).toString('hex');
   const database = `afm_bench_${id}`;
-  const admin = new pg.Client({ connectionString: ADMIN });
+  const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`create database ${database}`);
   await admin.end();
-  const dbUrl = new URL(ADMIN);
+  const dbUrl = new URL(adminUrl);
   dbUrl.pathname = `/${database}`;
   // The simulated agents poll again the moment they have answered — ~40 times a second each at full
   // load, where real agents poll every AGENT_RETURN_TIME — so the per-agent poll limit is off.
@@ -73,7 +86,7 @@ export async function startSystem({
         if (keys.length) await redis.unlink(...keys);
       } while (cursor !== '0');
       await redis.quit();
-      const cleanup = new pg.Client({ connectionString: ADMIN });
+      const cleanup = new pg.Client({ connectionString: adminUrl });
       await cleanup.connect();
       await cleanup.query(`drop database if exists ${database} with (force)`);
       await cleanup.end();
@@ -101,7 +114,7 @@ export function rssMb(pid) {
   }
 }
 
-const pidsOf = (name) => {
+export const pidsOf = (name) => {
   try {
     return execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
@@ -119,6 +132,8 @@ export function externalSystem(urls) {
 
 /** Every process that does the work: AFM's, Redis, Postgres (all backends), and this load generator. */
 export function processGroups(system) {
+  // A server started here but not AFM (the ceiling, the original) names its own processes.
+  if (system.groups) return [...system.groups, { name: 'load generator', pids: () => [process.pid] }];
   if (system.external) return [{ name: 'load generator', pids: () => [process.pid] }];
   return [
     ...system.processes.map(({ name, pid }) => ({ name, pids: () => [pid] })),
