@@ -1,7 +1,7 @@
 // the invariants (README, Development): Postgres catches up with Redis hot state, and Redis is rebuilt from Postgres after a flush.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findTask, insertTask } from '@afm/shared/db/tasks';
+import { findTask, insertTask, insertTasks, recordClaims, recordOutcomes } from '@afm/shared/db/tasks';
 import { taskQueueName, type TaskJob } from '@afm/shared/queues';
 import { deleteDeployment } from '@afm/shared/dispatch/dispatch';
 import { reconcileTasks, requeueUnsavedResults } from '../src/services/reconcile.service.js';
@@ -158,5 +158,32 @@ describe('sync', () => {
       accepted: true,
     });
     expect((await claim(type, 10)).ids).toEqual([held.task_id]);
+  });
+});
+
+describe('batched updates of tasks', () => {
+  it('never deadlock, whatever order two batches sharing tasks come in (rows are locked in id order)', async () => {
+    const tasks = Array.from({ length: 500 }, (_, n) => ({
+      task: { task_id: randomUUID(), test_id: randomUUID(), task_type: 'locks', task_version: 1, task_data: { n } },
+      postedAt: new Date(),
+    }));
+    await insertTasks(h.deps.db, tasks);
+    const now = Date.now();
+    const claims = tasks.map(({ task }) => ({ task_id: task.task_id, agent_id: randomUUID(), claimed_at: now, attempts: 1 }));
+    // Opposite orders at once, as the claims sync and a results batch may send them: each statement
+    // locking rows in the order it meets them would wait for the other's rows (Postgres: deadlock detected).
+    for (let round = 0; round < 5; round++) {
+      await Promise.all([recordClaims(h.deps.db, claims), recordClaims(h.deps.db, [...claims].reverse())]);
+    }
+    const outcomes = claims.map((claim) => ({
+      task_id: claim.task_id,
+      outcome: { state: 'failed' as const, error: 'done' },
+      finished_at: now,
+      agent_id: claim.agent_id,
+      claimed_at: now,
+      attempts: 1,
+    }));
+    const [written] = await Promise.all([recordOutcomes(h.deps.db, [...outcomes].reverse()), recordClaims(h.deps.db, claims)]);
+    expect(written.filter(Boolean)).toHaveLength(500);
   });
 });

@@ -87,6 +87,13 @@ export async function findTasks(db: Db, ids: string[]): Promise<(Task | undefine
 }
 
 /**
+ * The rows of these tasks, locked in id order. Every batched update of tasks (outcomes, claims) takes
+ * its row locks this way first: two batches sharing rows, each locking in its own order, deadlock
+ * (the soak of issue 14 found one between the claims sync and a results batch).
+ */
+const lockInIdOrder = (ids: string[]) => sql`select id from tasks where id = any(${ids}::uuid[]) order by id for update`;
+
+/**
  * Writes tasks' outcomes in one statement, each unless its task already has one: replaying a results
  * job changes nothing, and the first outcome stands. Fills in the claim when the claim's own sync has
  * not arrived yet. Returns, per job, whether it was written.
@@ -95,6 +102,7 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
   if (jobs.length === 0) return [];
   const time = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const result = await sql<{ id: string }>`
+    with locked as materialized (${lockInIdOrder(jobs.map((job) => job.task_id))})
     update tasks set
       state = o.state,
       finished_at = o.finished_at,
@@ -113,7 +121,7 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
       ${jobs.map((job) => time(job.claimed_at))}::timestamptz[],
       ${jobs.map((job) => job.attempts ?? null)}::int[]
     ) as o(id, state, finished_at, result, error, agent_id, claimed_at, attempts)
-    where tasks.id = o.id and tasks.finished_at is null
+    where tasks.id = o.id and tasks.id in (select id from locked) and tasks.finished_at is null
     returning tasks.id`.execute(db);
   const written = new Set(result.rows.map((row) => row.id));
   return jobs.map((job) => written.has(job.task_id));
@@ -135,6 +143,7 @@ export interface ClaimRecord {
 export async function recordClaims(db: Db, claims: ClaimRecord[]): Promise<number> {
   if (claims.length === 0) return 0;
   const result = await sql`
+    with locked as materialized (${lockInIdOrder(claims.map((claim) => claim.task_id))})
     update tasks set state = 'claimed', agent_id = c.agent_id, claimed_at = c.claimed_at, attempts = greatest(tasks.attempts, c.attempts)
     from unnest(
       ${claims.map((claim) => claim.task_id)}::uuid[],
@@ -142,7 +151,7 @@ export async function recordClaims(db: Db, claims: ClaimRecord[]): Promise<numbe
       ${claims.map((claim) => new Date(claim.claimed_at).toISOString())}::timestamptz[],
       ${claims.map((claim) => claim.attempts)}::int[]
     ) as c(id, agent_id, claimed_at, attempts)
-    where tasks.id = c.id and tasks.finished_at is null`.execute(db);
+    where tasks.id = c.id and tasks.id in (select id from locked) and tasks.finished_at is null`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
 
