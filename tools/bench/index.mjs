@@ -379,6 +379,34 @@ function soakTable(rows) {
   ].join('\n');
 }
 
+/**
+ * What else each of the soak's minutes held: the client's and the replicas' own p99 of the two routes
+ * the server times alone, this generator's event-loop delay, the CPU of every process and of the
+ * machine, and Postgres' checkpoints and autovacuum runs.
+ */
+function soakCausesTable(rows) {
+  const groups = Object.keys(rows[0]?.cpu_percent ?? {});
+  const head = [
+    'min',
+    'POST /task p99 ms (client / server)',
+    'POST /tasks/response p99 ms (client / server)',
+    'generator loop p99 ms',
+    ...groups.map((g) => `${g} CPU %`),
+    'checkpoints',
+    'autovacuums',
+  ];
+  const server = (value) => (value === Infinity ? '> 5000' : (value ?? '–'));
+  const pair = (row, route) => `${row.p99_ms[route] ?? '–'} / ${server(row.server_p99_ms[route])}`;
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map(
+      (row) =>
+        `| ${[row.minute, pair(row, 'POST /task'), pair(row, 'POST /tasks/response'), row.generator_loop_p99_ms, ...groups.map((g) => row.cpu_percent[g]), row.checkpoints, row.autovacuums].join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
 if (values.json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } else {
@@ -425,7 +453,7 @@ if (values.json) {
         );
       }
     }
-    if (result.per_minute) lines.push('', soakTable(result.per_minute), '');
+    if (result.per_minute) lines.push('', soakTable(result.per_minute), '', soakCausesTable(result.per_minute), '');
     if (result.error_samples?.length) lines.push(`errors, first ones: ${result.error_samples.join('; ')}`);
     for (const group of [
       'late_vs_early',

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { client, Latencies, newAgent, newTask, pool, sleep } from './load.mjs';
-import { measureCpu, processGroups, redisConnections, rssMb } from './system.mjs';
+import { measureCpu, measureMachineCpu, processGroups, redisConnections, rssMb } from './system.mjs';
 
 /** An idle simulated agent polls again after this (a real one waits until return_time, 60 s). */
 const IDLE_POLL_MS = 25;
@@ -458,6 +458,49 @@ export async function cancel(system, { count = 2_000, concurrency = 16 } = {}) {
 }
 
 /**
+ * The replicas' own request-duration histograms (`afm_http_request_duration_seconds` on `/metrics`),
+ * summed over replicas and status codes: `route` → (bucket bound in s → cumulative count).
+ */
+export async function serverHistograms(replicas) {
+  const sums = new Map();
+  for (const url of replicas) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      const match = /^afm_http_request_duration_seconds_bucket\{(.*)\} (\S+)$/.exec(line);
+      if (!match) continue;
+      const labels = Object.fromEntries([...match[1].matchAll(/(\w+)="([^"]*)"/g)].map(([, key, value]) => [key, value]));
+      const route = `${labels.method} ${labels.route}`;
+      const buckets = sums.get(route) ?? new Map();
+      const le = labels.le === '+Inf' ? Infinity : Number(labels.le);
+      buckets.set(le, (buckets.get(le) ?? 0) + Number(match[2]));
+      sums.set(route, buckets);
+    }
+  }
+  return sums;
+}
+
+/** The p99 of what a route served between two `serverHistograms` readings: the bucket bound it falls under, in ms. */
+export function histogramP99(before, after, route) {
+  const now = after.get(route);
+  if (!now) return null;
+  const bounds = [...now.keys()].sort((a, b) => a - b);
+  const count = (le) => now.get(le) - (before.get(route)?.get(le) ?? 0);
+  const total = count(Infinity);
+  if (total === 0) return null;
+  const bound = bounds.find((le) => count(le) >= 0.99 * total);
+  return bound === Infinity ? Infinity : Math.round(bound * 1000);
+}
+
+/** Postgres' checkpoints and the autovacuum runs on AFM's tables so far, to tell them apart by minute. */
+async function postgresActivity(db) {
+  const { rows } = await db.query(
+    `select (select checkpoints_timed + checkpoints_req from pg_stat_bgwriter) as checkpoints,
+            (select coalesce(sum(autovacuum_count + autoanalyze_count), 0) from pg_stat_user_tables) as autovacuums`,
+  );
+  return { checkpoints: Number(rows[0].checkpoints), autovacuums: Number(rows[0].autovacuums) };
+}
+
+/**
  * soak (issue 14): tasks posted at a steady `rate` for `minutes` while a fleet of `agents` runs them —
  * half poll every `pollEveryS` seconds, half long-poll (`?wait=10`) — with one line per minute: tasks
  * posted and answered, errors, p99 of each route in that minute, the RSS of every AFM process, Redis'
@@ -532,11 +575,28 @@ export async function soak(system, { rate = 500, minutes = 30, agents = 1_000, p
   })();
 
   const minutesReport = [];
+  // What else each minute held, to find what a slow minute's tail came from: the CPU of every process
+  // and of the machine, this generator's own event-loop delay (a late generator shows as a slow
+  // server), the replicas' own view of their requests, and Postgres' checkpoints and autovacuums.
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  let cpu = measureCpu(processGroups(system));
+  let machine = measureMachineCpu();
+  let served = await serverHistograms(system.replicas);
+  let pgBefore = await postgresActivity(system.db);
   const sampler = (async () => {
     for (let minute = 1; minute <= minutes; minute++) {
       await sleep(Math.max(0, started + minute * 60_000 - performance.now()));
       const current = window;
       window = { latencies: new Latencies(), posted: 0, answered: 0, errors: 0 };
+      const cpuPercent = cpu();
+      const machinePercent = machine();
+      cpu = measureCpu(processGroups(system));
+      machine = measureMachineCpu();
+      const loopP99 = loop.percentile(99) / 1e6;
+      loop.reset();
+      const servedNow = await serverHistograms(system.replicas);
+      const pgNow = await postgresActivity(system.db);
       const memory = await system.redis.info('memory');
       const { rows } = await system.db.query('select pg_database_size(current_database()) as bytes');
       const row = {
@@ -545,10 +605,20 @@ export async function soak(system, { rate = 500, minutes = 30, agents = 1_000, p
         answered: current.answered,
         errors: current.errors,
         p99_ms: Object.fromEntries(current.latencies.routes().map((route) => [route, Math.round(current.latencies.summary(route).p99)])),
+        // Long polls share `POST /tasks` with short ones on the server side, so only these two are told.
+        server_p99_ms: Object.fromEntries(
+          ['POST /task', 'POST /tasks/response'].map((route) => [route, histogramP99(served, servedNow, route)]),
+        ),
+        generator_loop_p99_ms: Math.round(loopP99),
+        cpu_percent: { ...cpuPercent, machine: machinePercent },
+        checkpoints: pgNow.checkpoints - pgBefore.checkpoints,
+        autovacuums: pgNow.autovacuums - pgBefore.autovacuums,
         rss_mb: Object.fromEntries(system.processes.map(({ name, pid }) => [name, rssMb(pid)])),
         redis_mb: Math.round(Number(/used_memory:(\d+)/.exec(memory)[1]) / 1048576),
         postgres_mb: Math.round(Number(rows[0].bytes) / 1048576),
       };
+      served = servedNow;
+      pgBefore = pgNow;
       minutesReport.push(row);
       log(`soak: ${JSON.stringify(row)}`);
     }
@@ -556,6 +626,7 @@ export async function soak(system, { rate = 500, minutes = 30, agents = 1_000, p
 
   await poster;
   await Promise.all([sampler, ...running]);
+  loop.disable();
   // Reported, not thrown: the minutes are worth keeping when a check fails.
   let correctness;
   try {

@@ -143,6 +143,21 @@ export function processGroups(system) {
   ];
 }
 
+/** Starts measuring the whole machine's CPU; the returned function gives its busy share in % of all cores. */
+export function measureMachineCpu() {
+  const read = () => {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const idle = fields[3] + fields[4]; // idle + iowait
+    return { idle, total: fields.reduce((sum, value) => sum + value, 0) };
+  };
+  const before = read();
+  return () => {
+    const after = read();
+    const total = after.total - before.total;
+    return total > 0 ? Math.round((100 * (total - (after.idle - before.idle))) / total) : 0;
+  };
+}
+
 /** Starts measuring CPU; the returned function gives each group's CPU use in % of one core. */
 export function measureCpu(groups) {
   const started = performance.now();

@@ -76,9 +76,17 @@ describe('npm run bench -- --against URL', () => {
   it('drives any protocol v1 server and checks every result by GET /task alone', async () => {
     const worker = await startInProcessWorker(s.env.config, s.env.logger);
     try {
+      const before = await scenarios.serverHistograms([s.a.url, s.b.url]);
       const result = await scenarios.burst(system.externalSystem([s.a.url, s.b.url]), { tasks: 200, agents: 4 });
       expect(result.correctness).toEqual({ delivered_twice: 0, lost: 0, stored: 200, right: 200 });
       expect(result.server_errors).toBe(0);
+      // The soak's server-side p99: the replicas' own histograms, summed over both, between two readings.
+      const after = await scenarios.serverHistograms([s.a.url, s.b.url]);
+      expect(after.get('POST /task').get(Infinity) - (before.get('POST /task')?.get(Infinity) ?? 0)).toBe(200);
+      const p99 = scenarios.histogramP99(before, after, 'POST /task');
+      expect(p99).toBeGreaterThan(0);
+      expect(p99).toBeLessThanOrEqual(5_000);
+      expect(scenarios.histogramP99(after, after, 'POST /task')).toBeNull();
     } finally {
       await worker.close();
     }
