@@ -507,7 +507,11 @@ async function postgresActivity(db) {
  * memory and the database's size. At the end every task must have been delivered once and stored right.
  */
 export async function soak(system, { rate = 500, minutes = 30, agents = 1_000, pollEveryS = 2, maxTasks = 5, log = () => {} } = {}) {
-  const http = client(system.replicas, { connections: 256 });
+  // A connection for every request the fleet and the poster can have in flight at once, as a real
+  // fleet of separate hosts has: a pool smaller than that makes requests queue in this generator, and
+  // their wait shows as the server's (a first version had 256 per replica, which 500 long polls held).
+  const inFlight = agents * maxTasks + rate;
+  const http = client(system.replicas, { connections: Math.ceil(inFlight / system.replicas.length) });
   const type = `soak-${randomUUID().slice(0, 8)}`;
   const deliveries = new Map();
   const posted = [];
