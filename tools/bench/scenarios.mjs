@@ -618,6 +618,8 @@ export async function soak(system, { rate = 500, minutes = 30, agents = 1_000, p
         checkpoints: pgNow.checkpoints - pgBefore.checkpoints,
         autovacuums: pgNow.autovacuums - pgBefore.autovacuums,
         rss_mb: Object.fromEntries(system.processes.map(({ name, pid }) => [name, rssMb(pid)])),
+        // The generator's own, so that a generator that dies of its heap shows the climb first.
+        generator_heap_mb: Math.round(process.memoryUsage().heapUsed / 1048576),
         redis_mb: Math.round(Number(/used_memory:(\d+)/.exec(memory)[1]) / 1048576),
         postgres_mb: Math.round(Number(rows[0].bytes) / 1048576),
       };
