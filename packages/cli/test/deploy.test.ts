@@ -123,7 +123,7 @@ describe('docker-compose.yml', () => {
       expect(services[name]!.command).toEqual(['run', '0.0.0.0', '8080']);
       expect(services[name]!.healthcheck?.test.join(' ')).toContain('/readyz');
     }
-    expect(services.migrate!.restart).toBe('no');
+    expect(services.migrate!.restart).toBe('on-failure:10');
   });
 
   it('configures AFM services with valid keys only, pointing at the compose Postgres and Redis', () => {
