@@ -30,7 +30,8 @@ export async function startApiServer(options: { config: Config; logger: Logger; 
     response.once('close', () => sockets.has(socket) && sockets.set(socket, sockets.get(socket)! - 1));
   });
   try {
-    await app.listen({ host: options.host, port: options.port });
+    // Fastify's own line is the one "listening" line (a second of AFM's said the same thing again).
+    await app.listen({ host: options.host, port: options.port, listenTextResolver: (address) => `api listening at ${address}` });
   } catch (error) {
     await deps.close();
     throw error;
@@ -39,7 +40,6 @@ export async function startApiServer(options: { config: Config; logger: Logger; 
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
-  options.logger.info({ url }, 'api listening');
   return {
     app,
     url,

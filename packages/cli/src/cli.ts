@@ -42,6 +42,11 @@ export async function runCli(argv: string[], context: Partial<BaseContext> = {})
   const cli = buildCli();
   const full = { ...Cli.defaultContext, ...context };
   if (!(full.stdout as NodeJS.WriteStream).isTTY) full.colorDepth = 1;
+  // No command is a usage error (as with a command that does not parse), not a success: help goes to stderr.
+  if (argv.length === 0) {
+    full.stderr.write(cli.usage(null, { colored: false }));
+    return 2;
+  }
   let command;
   try {
     command = cli.process(argv, full);

@@ -46,6 +46,7 @@ describe('slamon-afm', () => {
       ['queues', 'pause'],
       ['queues', 'resume'],
       ['queues', 'drain'],
+      ['tasks'],
       ['tasks', 'show'],
       ['tasks', 'list'],
       ['agents'],
@@ -53,9 +54,16 @@ describe('slamon-afm', () => {
       ['agents', 'drop'],
     ]) {
       const result = await run([...command, '--help']);
-      expect(result.code).toBe(0);
+      expect(result.code, command.join(' ')).toBe(0);
       expect(result.out).toContain('slamon-afm');
     }
+  });
+
+  it('exits 2 with its help on stderr when given no command (issue 15)', async () => {
+    const result = await run([]);
+    expect(result.code).toBe(2);
+    expect(result.out).toBe('');
+    expect(result.err).toContain('slamon-afm');
   });
 
   it('exits 2 on a command line it does not understand', async () => {

@@ -81,6 +81,10 @@ describe('logging', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.some((line) => line.event === 'task.posted')).toBe(true);
     expect(lines.filter((line) => (line.level as number) < 30)).toEqual([]);
+    // One line says where the replica listens, with its address (issue 15: it was said twice).
+    const listening = lines.filter((line) => /listening/.test(String(line.msg)));
+    expect(listening).toHaveLength(1);
+    expect(listening[0]!.msg).toMatch(/^api listening at http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('writes human-readable lines with LOG_FORMAT=pretty', async () => {

@@ -6,7 +6,7 @@ import { isoUtc } from '@afm/shared/time';
 import { AdminCommand, requireUuid, table } from '../admin-command.js';
 
 export class TasksListCommand extends AdminCommand {
-  static override paths = [['tasks', 'list']];
+  static override paths = [['tasks'], ['tasks', 'list']];
   static override usage = Command.Usage({
     category: 'Tasks',
     description: 'List tasks, newest first, by test run, type or state',
