@@ -6,9 +6,12 @@
 //   node tools/topology.mjs [--port 8080] [--replicas 2] [--workers 1] [--host 127.0.0.1]
 //
 // It prints one JSON line when ready ({"event":"ready","lb":URL,"processes":[{name,pid,url}]}) and one
-// per child that exits. SIGTERM or SIGINT stops the balancer, then every child with SIGTERM.
-// The balancer (balancer.mjs) retries like the nginx of deploy/nginx.conf.
+// per child that exits. SIGTERM or SIGINT stops the balancer, then every child with SIGTERM. A line
+// `stop NAME` on standard input (a pipe, not a terminal) stops one replica as a Kubernetes rollout
+// does: out of the balancer's rotation first, then SIGTERM. The balancer (balancer.mjs) retries like
+// the nginx of deploy/nginx.conf.
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBalancer } from './balancer.mjs';
@@ -73,6 +76,16 @@ say({
     ...workers.map(({ name, child }) => ({ name, pid: child.pid })),
   ],
 });
+
+// Not from a terminal: a run in the background of a shell would be stopped by reading it.
+if (!process.stdin.isTTY)
+  createInterface({ input: process.stdin }).on('line', async (line) => {
+    const [command, name] = line.trim().split(/\s+/);
+    const replica = replicas.find((candidate) => candidate.name === name);
+    if (command !== 'stop' || !replica) return void process.stderr.write(`topology: unknown command ${JSON.stringify(line)}\n`);
+    await balancer.withdraw(replica.port);
+    replica.child.kill('SIGTERM');
+  });
 
 const children = [...replicas.map((replica) => replica.child), ...workers.map((worker) => worker.child)];
 const stop = async () => {

@@ -142,12 +142,16 @@ describe('the balancer of tools/topology.mjs', () => {
     await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   });
 
-  async function start(behaviour: 'reset' | '503') {
+  const load = async () =>
+    (await import(root('tools/balancer.mjs'))) as {
+      createBalancer(options: { host: string; replicas: { port: number }[] }): Server & { withdraw(port: number): Promise<void> };
+      neverSent(error: NodeJS.ErrnoException, reusedSocket?: boolean): boolean;
+    };
+
+  async function start(behaviour: 'reset' | '503' | 'ok') {
     const failing = await standIn(behaviour);
     const answering = await standIn('ok');
-    const { createBalancer } = (await import(root('tools/balancer.mjs'))) as {
-      createBalancer(options: { host: string; replicas: { port: number }[] }): Server;
-    };
+    const { createBalancer } = await load();
     const balancer = createBalancer({ host: '127.0.0.1', replicas: [failing, answering] });
     const port = await freePort();
     await new Promise<void>((resolve) => balancer.listen(port, '127.0.0.1', resolve));
@@ -168,5 +172,31 @@ describe('the balancer of tools/topology.mjs', () => {
       expect(failing.seen.length - before, `${method} ${path}: round robin`).toBe(1);
       expect(statuses, `${method} ${path}`).toEqual(path === '/api/tasks' ? [200, 503] : [200, 200]);
     }
+  });
+
+  it('passes on any request whose connection failed while connecting: nothing of it was sent', async () => {
+    const { neverSent } = await load();
+    // A real one: a port nobody listens on.
+    const refused = await fetch(`http://127.0.0.1:${await freePort()}/tasks`, { method: 'POST' }).catch((error: Error) => error.cause);
+    expect(neverSent(refused as NodeJS.ErrnoException)).toBe(true);
+    // What Node reports when a replica that stops listening resets a connection not yet accepted.
+    const reset = Object.assign(new Error('connect ECONNRESET 127.0.0.1:1'), { code: 'ECONNRESET', syscall: 'connect' });
+    expect(neverSent(reset)).toBe(true);
+    // Reset once the request was written: a poll may have claimed tasks, and is not passed on.
+    const cut = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' });
+    expect([neverSent(cut), neverSent(cut, true)]).toEqual([false, true]);
+  });
+
+  it('withdraws a replica: no new request reaches it, and it can then stop without a reset', async () => {
+    const { lb, failing: withdrawn, answering } = await start('ok');
+    const balancer = servers.at(-1) as Server & { withdraw(port: number): Promise<void> };
+    const before = Array.from({ length: 4 }, () => send(lb, 'POST', '/tasks'));
+    await balancer.withdraw(withdrawn.port);
+    expect(await Promise.all(before)).toEqual([200, 200, 200, 200]);
+    const seen = withdrawn.seen.length;
+    for (let i = 0; i < 4; i++) expect(await send(lb, 'POST', '/tasks')).toBe(200);
+    expect([withdrawn.seen.length, answering.seen.length]).toEqual([seen, 8 - seen]);
+    await new Promise((resolve) => withdrawn.server.close(resolve));
+    expect(await send(lb, 'POST', '/tasks')).toBe(200);
   });
 });

@@ -1,12 +1,13 @@
 // Issue 4: graceful shutdown. Under load through the balancer, an API replica and the worker get
 // SIGTERM: they exit 0 within the bound, no request fails, no accepted result is lost.
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
 import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, pollBody, type Dispatched } from './support/client.js';
-import { freePort, spawnWorker, type AfmProcess } from './support/topology.js';
+import { configEnv, freePort, spawnAfm, spawnWorker, type AfmProcess } from './support/topology.js';
 import { startTopology, type RunningTopology } from './support/topology-process.js';
 
 let env: TestEnv;
@@ -66,7 +67,11 @@ describe('graceful shutdown', () => {
     const load = Promise.all([...Array.from({ length: 6 }, bpms), ...Array.from({ length: 6 }, agent)]);
 
     await waitFor(() => answered.length >= 200, { timeoutMs: 30_000, what: '200 results' });
-    process.kill(topology.pid('api-1'), 'SIGTERM');
+    // As in a Kubernetes rollout (and the 5 s preStop of deploy/kubernetes/api.yaml): out of the
+    // balancer's rotation, then SIGTERM. Requests already sent to it must all be answered. (A raw
+    // SIGTERM would let the kernel reset connections still waiting to be accepted when the replica
+    // stops listening; a balancer passes those on only if it can tell nothing was sent.)
+    topology.stopReplica('api-1');
     process.kill(topology.pid('worker'), 'SIGTERM');
     spare = spawnWorker(env.config);
     const [replicaExit, workerExit] = await Promise.all([topology.exited('api-1', 16_000), topology.exited('worker', 16_000)]);
@@ -91,4 +96,27 @@ describe('graceful shutdown', () => {
       await db.destroy();
     }
   }, 120_000);
+});
+
+describe('SIGTERM while starting', () => {
+  it('exits 0 in order, not killed half-started, when the signal comes while Postgres keeps it waiting', async () => {
+    // A "Postgres" that takes connections and never answers: the start waits in AUTO_CREATE.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const proc = spawnAfm(
+      ['run', '127.0.0.1', String(await freePort())],
+      configEnv(env.config, { DATABASE_URI: `postgres://postgres@127.0.0.1:${port}/none`, AUTO_CREATE: 'true', LOG_LEVEL: 'info' }),
+    );
+    try {
+      await waitFor(() => sockets.size > 0, { what: 'the start waiting for Postgres' });
+      expect(await proc.kill('SIGTERM')).toBe(0);
+      expect(proc.output()).toContain('stopped while starting');
+    } finally {
+      await proc.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 30_000);
 });

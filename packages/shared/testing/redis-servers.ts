@@ -4,7 +4,8 @@
  * replica each). Tests kill the primary that holds a deployment and watch AFM follow the promotion.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,26 +24,76 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** A free port whose cluster bus port (+10000) is free too. */
-async function freePorts(count: number): Promise<number[]> {
+/**
+ * Where the kernel's ephemeral ports start: below it no outgoing connection takes a port between the
+ * check that it is free and the server's bind (a redis-server exits 1, "Address already in use").
+ */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]) || 32_768;
+  } catch {
+    return 32_768; // not Linux: its usual range
+  }
+}
+
+/**
+ * Free ports whose cluster bus ports (+10000) are free too, both below the ephemeral range. Another
+ * test process may still draw the same port at once: the topologies start again on new ports then.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const low = 10_000;
+  const high = Math.max(ephemeralLow() - 10_000, low + 5_000);
   const ports: number[] = [];
   while (ports.length < count) {
-    const port = 20_000 + Math.floor(Math.random() * 35_000);
+    const port = low + Math.floor(Math.random() * (high - low));
     if (ports.includes(port) || !(await portIsFree(port)) || !(await portIsFree(port + 10_000))) continue;
     ports.push(port);
   }
   return ports;
 }
 
+/** A redis-server that stopped before it answered; `portTaken` when its log says the port was in use. */
+export class RedisStartError extends Error {
+  constructor(
+    message: string,
+    readonly portTaken: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const START_ATTEMPTS = 3;
+
+/** Runs `start` (which draws its own ports) again while a port it drew was taken before its server bound it. */
+export async function onFreePorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (!(error instanceof RedisStartError && error.portTaken) || attempt === START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** The last `lines` lines of a text. */
+const lastLines = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
+
+/** What a server printed to stdout and stderr that is kept (before its log file opens, e.g. a bad argument). */
+const OUTPUT_KEPT = 4_000;
+
 /** One redis-server process this test started (and only it stops). */
 export class RedisNode {
   private child: ChildProcess | undefined;
   private exited: Promise<unknown> = Promise.resolve();
+  private spawnError: Error | undefined;
+  private output = '';
 
   constructor(
     readonly port: number,
     readonly dir: string,
     private readonly args: string[],
+    /** Where it logs (dataArgs: redis.log in its directory). */
+    readonly logFile = join(dir, 'redis.log'),
   ) {}
 
   get address(): string {
@@ -50,26 +101,54 @@ export class RedisNode {
   }
 
   get running(): boolean {
-    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+    return !!this.child && !this.spawnError && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   async start(): Promise<void> {
-    const child = spawn(SERVER, this.args, { stdio: 'ignore', cwd: this.dir });
+    const child = spawn(SERVER, this.args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', resolve));
+    this.spawnError = undefined;
+    this.output = '';
+    const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-OUTPUT_KEPT));
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.once('error', (error) => resolve((this.spawnError = error)));
+    });
     const probe = this.client();
+    let settled = false;
+    const ready = waitFor(
+      async () => {
+        if (settled) return true;
+        if (probe.status !== 'ready') await probe.connect().catch(() => probe.disconnect());
+        // This server's own process: a server of another test on the port (this one could not bind it) must not pass for it.
+        return (await probe.info('server')).includes(`process_id:${child.pid}\r\n`);
+      },
+      { timeoutMs: 15_000, what: `redis-server on port ${this.port}` },
+    );
     try {
-      await waitFor(
-        async () => {
-          if (child.exitCode !== null) throw new Error(`redis-server on ${this.port} exited with ${child.exitCode}; see ${this.dir}`);
-          if (probe.status !== 'ready') await probe.connect().catch(() => probe.disconnect());
-          return (await probe.ping()) === 'PONG';
-        },
-        { timeoutMs: 15_000, what: `redis-server on port ${this.port}` },
-      );
+      // A server that stopped ends the wait at once: its log says why.
+      await Promise.race([ready, this.exited]);
+    } catch (error) {
+      throw new RedisStartError(`${(error as Error).message}\n${await this.logTail()}`, false);
     } finally {
+      settled = true;
       probe.disconnect();
     }
+    if (!this.running) {
+      const log = await this.logTail();
+      // Set by the error handler, which narrowing does not see.
+      const how = (this.spawnError as Error | undefined)?.message ?? `exited with ${child.exitCode ?? child.signalCode}`;
+      throw new RedisStartError(`redis-server on port ${this.port} ${how} at start\n${log}`, log.includes('Address already in use'));
+    }
+  }
+
+  /** The end of its log file and of its output, for a failure message. */
+  async logTail(lines = 20): Promise<string> {
+    const log = await readFile(this.logFile, 'utf8').catch((error: Error) => `(no log: ${error.message})`);
+    const output = this.output.trim() ? `\n-- its output:\n${lastLines(this.output, lines)}` : '';
+    return `-- ${this.logFile}, last ${lines} lines:\n${lastLines(log, lines)}${output}`;
   }
 
   /** kill -9: no shutdown, no save. */
@@ -80,7 +159,16 @@ export class RedisNode {
 
   /** A one-off connection to this node (callers disconnect it). */
   client(): Redis {
-    const client = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    // A command timeout: a check that never returns would hold a waitFor past its own timeout.
+    const client = new Redis({
+      host: '127.0.0.1',
+      port: this.port,
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 5_000,
+      commandTimeout: 5_000,
+    });
     client.on('error', () => undefined);
     return client;
   }
@@ -119,6 +207,13 @@ async function nodeDir(root: string, port: number): Promise<string> {
   return dir;
 }
 
+async function logsOf(nodes: RedisNode[], lines?: number): Promise<string> {
+  const tails = await Promise.all(
+    nodes.map(async (node) => `${node.address} (${node.running ? 'running' : 'stopped'}) ${await node.logTail(lines)}`),
+  );
+  return tails.join('\n');
+}
+
 export interface ReplicatedRedis {
   /** REDIS_URL of the primary. */
   url: string;
@@ -128,7 +223,9 @@ export interface ReplicatedRedis {
 }
 
 /** A primary with `replicas` replicas attached and in sync, no sentinels: REDIS_ACK_REPLICAS without a failover. */
-export async function startReplicatedRedis({ replicas = 1 } = {}): Promise<ReplicatedRedis> {
+export const startReplicatedRedis = (options: { replicas?: number } = {}) => onFreePorts(() => replicatedRedis(options));
+
+async function replicatedRedis({ replicas = 1 }: { replicas?: number }): Promise<ReplicatedRedis> {
   const root = await mkdtemp(join(tmpdir(), 'afm-replicated-'));
   const ports = await freePorts(1 + replicas);
   const nodes: RedisNode[] = [];
@@ -163,11 +260,15 @@ export interface SentinelGroup {
   primary(): Promise<RedisNode>;
   /** Waits until the sentinels name another primary than `old`, with `replicas` replicas attached. */
   promoted(old: RedisNode, replicas: number): Promise<RedisNode>;
+  /** The end of every server's and sentinel's log, for a failure's report. */
+  logs(lines?: number): Promise<string>;
   close(): Promise<void>;
 }
 
 /** One primary, `replicas` replicas, `sentinels` sentinels (quorum: a majority), failing over in about 2 s. */
-export async function startSentinelGroup({ replicas = 2, sentinels = 3 } = {}): Promise<SentinelGroup> {
+export const startSentinelGroup = (options: { replicas?: number; sentinels?: number } = {}) => onFreePorts(() => sentinelGroup(options));
+
+async function sentinelGroup({ replicas = 2, sentinels = 3 }: { replicas?: number; sentinels?: number }): Promise<SentinelGroup> {
   const root = await mkdtemp(join(tmpdir(), 'afm-sentinel-'));
   const master = 'afm';
   const ports = await freePorts(1 + replicas + sentinels);
@@ -196,7 +297,7 @@ export async function startSentinelGroup({ replicas = 2, sentinels = 3 } = {}): 
         '',
       ].join('\n'),
     );
-    sentinelNodes.push(new RedisNode(port, dir, [file, '--sentinel']));
+    sentinelNodes.push(new RedisNode(port, dir, [file, '--sentinel'], join(dir, 'sentinel.log')));
   }
   const closeAll = async () => {
     await Promise.all([...nodes, ...sentinelNodes].map((node) => node.kill()));
@@ -204,9 +305,10 @@ export async function startSentinelGroup({ replicas = 2, sentinels = 3 } = {}): 
   };
   try {
     for (const node of nodes) await node.start();
-    await waitFor(async () => (await nodes[0]!.ask((client) => client.info('replication'))).includes(`connected_slaves:${replicas}`), {
+    // Online, not just attached: a replica still in its first sync acknowledges no write (WAIT).
+    await waitFor(async () => (await nodes[0]!.ask((client) => client.info('replication'))).split('state=online').length - 1 === replicas, {
       timeoutMs: 15_000,
-      what: `${replicas} replicas attached`,
+      what: `${replicas} replicas online`,
     });
     for (const node of sentinelNodes) await node.start();
   } catch (error) {
@@ -242,6 +344,7 @@ export async function startSentinelGroup({ replicas = 2, sentinels = 3 } = {}): 
         { timeoutMs: 30_000, intervalMs: 100, what: 'a replica promoted by the sentinels' },
       );
     },
+    logs: (lines) => logsOf([...nodes, ...sentinelNodes], lines),
     close: closeAll,
   };
   // Every sentinel knows every replica and the other sentinels before a test relies on a failover.
@@ -270,11 +373,21 @@ export interface RedisClusterServers {
   primaryOf(key: string): Promise<RedisNode>;
   /** Waits until another node than `old` serves the slot of `key` as primary and the cluster is ok. */
   promoted(old: RedisNode, key: string): Promise<RedisNode>;
+  /** The end of every node's log, for a failure's report. */
+  logs(lines?: number): Promise<string>;
   close(): Promise<void>;
 }
 
 /** `primaries` primaries with `replicasPer` replicas each, node timeout 1 s. */
-export async function startRedisCluster({ primaries = 3, replicasPer = 1 } = {}): Promise<RedisClusterServers> {
+export const startRedisCluster = (options: { primaries?: number; replicasPer?: number } = {}) => onFreePorts(() => redisCluster(options));
+
+async function redisCluster({
+  primaries = 3,
+  replicasPer = 1,
+}: {
+  primaries?: number;
+  replicasPer?: number;
+}): Promise<RedisClusterServers> {
   const root = await mkdtemp(join(tmpdir(), 'afm-cluster-'));
   const ports = await freePorts(primaries * (1 + replicasPer));
   const nodes: RedisNode[] = [];
@@ -349,6 +462,7 @@ export async function startRedisCluster({ primaries = 3, replicasPer = 1 } = {})
         },
         { timeoutMs: 30_000, intervalMs: 100, what: `a replica promoted for ${key}` },
       ),
+    logs: (lines) => logsOf(nodes, lines),
     close: closeAll,
   };
 }

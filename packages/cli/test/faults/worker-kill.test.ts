@@ -33,7 +33,16 @@ describe('kill -9 of the worker mid-batch', () => {
         .transaction()
         .execute(async (trx) => {
           await sql`select id from tasks where finished_at is null for update`.execute(trx);
-          await waitFor(async () => (await results.getActiveCount()) > 0, { what: 'results jobs held up mid-batch' });
+          // An active job alone may finish before the kill (a result for a task posted after the lock,
+          // as CI once saw); the worker's results write waiting on this lock is held up for certain.
+          await waitFor(
+            async () => {
+              const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock' and query like '%stored_at = now()%'`.execute(trx);
+              return rows[0]!.n > 0 && (await results.getActiveCount()) > 0;
+            },
+            { what: 'a results batch waiting on the locked rows' },
+          );
           expect(await fleet.worker.kill('SIGKILL')).toBe('SIGKILL');
           throw new Rollback();
         })

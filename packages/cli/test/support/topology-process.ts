@@ -21,6 +21,8 @@ export interface TopologyEvent {
 export interface RunningTopology {
   lb: string;
   pid(name: string): number;
+  /** Stops a replica as a Kubernetes rollout does: out of the balancer's rotation, then SIGTERM. */
+  stopReplica(name: string): void;
   /** Resolves with the exit event of a child. */
   exited(name: string, timeoutMs?: number): Promise<TopologyEvent>;
   stop(): Promise<void>;
@@ -30,8 +32,9 @@ export interface RunningTopology {
 export async function startTopology(config: Config, port: number, overrides: Record<string, string> = {}): Promise<RunningTopology> {
   const child = spawn(process.execPath, [SCRIPT, '--port', String(port)], {
     env: configEnv(config, overrides),
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  child.stdin!.on('error', () => undefined); // a topology that died is reported by its exit event
   const events: TopologyEvent[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
     if (line.startsWith('{"event"')) events.push(JSON.parse(line) as TopologyEvent);
@@ -41,6 +44,7 @@ export async function startTopology(config: Config, port: number, overrides: Rec
     lb: ready.lb!,
     child,
     pid: (name) => ready.processes!.find((process) => process.name === name)!.pid,
+    stopReplica: (name) => void child.stdin!.write(`stop ${name}\n`),
     exited: (name, timeoutMs = 20_000) =>
       waitFor(() => events.find((event) => event.event === 'exit' && event.name === name), { timeoutMs, what: `${name} to exit` }),
     async stop() {

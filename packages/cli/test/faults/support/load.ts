@@ -69,9 +69,10 @@ export interface Load {
   backlog(count: number): Promise<{ release(): void }>;
   /**
    * Stops posting; agents go on until their polls come back empty and `drained()` holds (e.g. Postgres
-   * shows no accepted task waiting: some reach the queues only through the worker's reconciler).
+   * shows no accepted task waiting: some reach the queues only through the worker's reconciler). Past
+   * `timeoutMs` the agents give up and it rejects, saying so: a test fails with a reason, not by its timeout.
    */
-  stop(drained?: (ledger: Ledger) => Promise<boolean>): Promise<Ledger>;
+  stop(drained?: (ledger: Ledger) => Promise<boolean>, timeoutMs?: number): Promise<Ledger>;
 }
 
 export interface LoadOptions {
@@ -112,6 +113,8 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
   const unexpected = (what: string, reply: Reply) => ledger.unexpected.push(`${what} → ${JSON.stringify(reply).slice(0, 300)}`);
 
   let drained: (ledger: Ledger) => Promise<boolean> = async () => true;
+  /** Set when `stop` gave up waiting: every agent and retried result ends. */
+  let abandoned = false;
   let held: Promise<void> | undefined;
 
   /** Posts one task; false when it was not accepted. */
@@ -150,7 +153,7 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
   async function answer(agentId: string, task: { task_id: string; task_data: { n: number } }) {
     const result = { n: task.task_data.n, agent: agentId };
     let lostAnswer = false;
-    for (const deadline = Date.now() + RESULT_RETRY_MS; Date.now() < deadline; await sleep(BACKOFF_MS)) {
+    for (const deadline = Date.now() + RESULT_RETRY_MS; Date.now() < deadline && !abandoned; await sleep(BACKOFF_MS)) {
       const reply = await send(pick(), 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: result });
       if ('error' in reply) {
         lostAnswer ||= reply.error !== 'ECONNREFUSED';
@@ -169,7 +172,9 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
         return unexpected('POST /tasks/response', reply);
       }
     }
-    ledger.unexpected.push(`result for ${task.task_id} not answered within ${RESULT_RETRY_MS} ms`);
+    ledger.unexpected.push(
+      `result for ${task.task_id} not answered ${abandoned ? 'before the load gave up' : `within ${RESULT_RETRY_MS} ms`}`,
+    );
   }
 
   async function agent(index: number) {
@@ -185,7 +190,7 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
     };
     // Once posting stops, an agent leaves after two empty polls in a row: its queues are empty.
     let empty = 0;
-    while (posting || empty < 2 || !(await drained(ledger))) {
+    while (!abandoned && (posting || empty < 2 || !(await drained(ledger)))) {
       await held;
       const reply = await send(pick(), 'POST', longPoll ? '/tasks?wait=1' : '/tasks', body);
       if ('error' in reply || reply.status !== 200) {
@@ -227,10 +232,21 @@ export function startLoad({ type, replicas, posters = 2, agents = 4, maxTasks = 
         },
       };
     },
-    async stop(until) {
+    async stop(until, timeoutMs = 120_000) {
       if (until) drained = until;
       posting = false;
-      await Promise.all(running);
+      const timer = setTimeout(() => (abandoned = true), timeoutMs);
+      try {
+        await Promise.all(running);
+      } finally {
+        clearTimeout(timer);
+      }
+      if (abandoned) {
+        throw new Error(
+          `the load did not drain within ${timeoutMs} ms (polls not yet empty twice, or the drained condition never held); ` +
+            `answers other than 200: ${JSON.stringify(ledger.counts)}`,
+        );
+      }
       return ledger;
     },
   };

@@ -53,6 +53,18 @@ export const noneWaiting = (db: Kysely<Database>) => async (ledger: Ledger) => {
   return Number(n) === 0;
 };
 
+/** For a failure's report: the ledger's tasks Postgres holds unfinished, by state, with a few of their ids. */
+export async function unfinished(db: Kysely<Database>, ledger: Ledger): Promise<Record<string, { count: number; some: string[] }>> {
+  const found = await rows(db, [...ledger.tasks.keys(), ...ledger.uncertainTasks]);
+  const byState: Record<string, { count: number; some: string[] }> = {};
+  for (const row of found.filter((candidate) => !candidate.finished)) {
+    const entry = (byState[row.state] ??= { count: 0, some: [] });
+    entry.count++;
+    if (entry.some.length < 5) entry.some.push(row.id);
+  }
+  return byState;
+}
+
 /** How many hand-outs a poll whose answer was lost (not refused) may have taken with it. */
 export function lostAnswersBound(ledger: Ledger, maxTasks: number): number {
   const lostPolls = Object.entries(ledger.counts)
