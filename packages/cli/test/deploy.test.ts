@@ -19,7 +19,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }> | string[];
   ports?: string[];
   volumes?: string[];
-  healthcheck?: { test: string[] };
+  healthcheck?: { test: string[]; interval?: string; timeout?: string };
   restart?: string;
   profiles?: string[];
 }
@@ -124,6 +124,16 @@ describe('docker-compose.yml', () => {
       expect(services[name]!.healthcheck?.test.join(' ')).toContain('/readyz');
     }
     expect(services.migrate!.restart).toBe('on-failure:10');
+  });
+
+  it("checks the worker's health with `worker --check`, run by the image's entry point", () => {
+    const [kind, ...argv] = services.worker!.healthcheck!.test;
+    expect(kind).toBe('CMD');
+    const entry = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(readFileSync(root('Dockerfile'), 'utf8'))![1]!) as string[];
+    expect(argv.slice(0, entry.length)).toEqual(entry);
+    const command = buildCli().process(argv.slice(entry.length));
+    expect(command).toBeInstanceOf(WorkerCommand);
+    expect(command).toMatchObject({ check: true, any: false });
   });
 
   it('configures AFM services with valid keys only, pointing at the compose Postgres and Redis', () => {
