@@ -24,7 +24,7 @@ for _, taskId in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0,
     rcall("LREM", bullWait(ARGV[3], task[2]), -1, taskId)
     bullDeleteJob(bullKey(ARGV[3], task[2], taskId))
     local message = "expired: not claimed within task_ttl (" .. task[3] .. " s)"
-    markAnswered(taskKey, taskId, cjson.encode({state = "failed", error = message}), now, KEYS[2], KEYS[3], "ttl_expired", task[2])
+    markAnswered(taskKey, taskId, cjson.encode({state = "failed", error = message, cause = "ttl_expired"}), now, KEYS[2], KEYS[3], "ttl_expired", task[2])
     expired[#expired + 1] = taskId
     expired[#expired + 1] = message
   end

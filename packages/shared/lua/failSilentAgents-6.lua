@@ -30,7 +30,7 @@ for i = 5, #ARGV, 3 do
   local score = rcall("ZSCORE", KEYS[1], agentId)
   if score and tonumber(score) == tonumber(lastSeen) then
     local heldKey = ARGV[3] .. agentId
-    local outcome = cjson.encode({state = "failed", error = message})
+    local outcome = cjson.encode({state = "failed", error = message, cause = "agent_silent"})
     for _, taskId in ipairs(rcall("SMEMBERS", heldKey)) do
       local taskKey = ARGV[2] .. taskId
       local task = rcall("HMGET", taskKey, "state", "agent", "claimed_at", "queue", "attempts", "retries", "data", "posted_at")

@@ -34,7 +34,7 @@ for _, taskId in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], "-inf", now, "LIMIT", 0,
       requeueTask(taskKey, ARGV[4], task[4], taskId, task[7], task[8])
       rcall("HINCRBY", KEYS[3], "retried:" .. task[4], 1)
     else
-      markAnswered(taskKey, taskId, cjson.encode({state = "failed", error = message}), now, KEYS[2], KEYS[3], "timed_out", task[4])
+      markAnswered(taskKey, taskId, cjson.encode({state = "failed", error = message, cause = "timed_out"}), now, KEYS[2], KEYS[3], "timed_out", task[4])
     end
     done[#done + 1] = taskId
     done[#done + 1] = task[2]

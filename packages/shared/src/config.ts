@@ -117,12 +117,28 @@ export const ConfigSchema = z.object({
       'must be 1 to 64 letters, digits, dots, dashes or underscores, optionally in braces ({slamon}: a Redis Cluster hash tag)',
     )
     .default('slamon'),
+  // Where `run` and `start` listen; their HOST and PORT arguments override these.
+  HOST: z
+    .string()
+    .regex(/^([A-Za-z0-9_.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/, 'must be a host name or an IP address, e.g. 0.0.0.0 or ::')
+    .default('127.0.0.1'),
+  PORT: z.coerce
+    .number({ error: 'must be a port number' })
+    .int('must be a whole port number')
+    .min(0, 'must be a port number from 0 to 65535')
+    .max(65_535, 'must be a port number from 0 to 65535')
+    .default(8080),
   /** Finished tasks older than this are deleted from Postgres by the worker; off by default. */
   TASK_RETENTION: duration,
   AGENT_RETURN_TIME: seconds.default(60),
   AGENT_ACTIVE_THRESHOLD: seconds.default(300),
   AGENT_DROP_THRESHOLD: seconds.default(3600),
   CLEANUP_INTERVAL: seconds.default(10),
+  /** Hours of queue and latency history kept in Redis for the dashboard's charts (GET /api/history). */
+  HISTORY_HOURS: z.coerce
+    .number({ error: 'must be a number of hours' })
+    .refine((value) => Number.isFinite(value) && value > 0 && value <= 48, 'must be a number of hours greater than 0, at most 48')
+    .default(6),
   AUTO_CREATE: booleanValue.default(true),
   AUTO_CLEANUP: booleanValue.default(true),
   LOG_FILE: z.string().min(1).optional(),

@@ -7,6 +7,7 @@
  * - `maintenance` runs the worker's repeatable jobs (worker/src/jobs/table.ts).
  */
 import type { JsonObject, TaskLocation } from './protocol.js';
+import type { FailureCause } from './dispatch/states.js';
 
 export const RESULTS_QUEUE = 'results';
 export const MAINTENANCE_QUEUE = 'maintenance';
@@ -65,8 +66,11 @@ export interface TaskJob {
   task_location?: TaskLocation | undefined;
 }
 
-/** How a task finished: an agent's result or error, or a failure decided by AFM (e.g. silent agent). */
-export type TaskOutcome = { state: 'completed'; result: JsonObject } | { state: 'failed'; error: string };
+/**
+ * How a task finished: an agent's result or error, or a failure decided by AFM (e.g. silent agent).
+ * `cause` is null only in outcomes accepted before AFM recorded causes.
+ */
+export type TaskOutcome = { state: 'completed'; result: JsonObject } | { state: 'failed'; error: string; cause: FailureCause | null };
 
 /**
  * An outcome as a results job carries it. A result travels as its JSON text (`result_json`), which the
@@ -74,6 +78,12 @@ export type TaskOutcome = { state: 'completed'; result: JsonObject } | { state: 
  * and a worker holds a few hundred at once. (`result` as an object: jobs queued before this form.)
  */
 export type JobOutcome = TaskOutcome | { state: 'completed'; result_json: string };
+
+/** An outcome as Redis keeps it (JSON); one accepted before AFM recorded causes gets cause null. */
+export function parseOutcome(json: string): TaskOutcome {
+  const outcome = JSON.parse(json) as TaskOutcome;
+  return outcome.state === 'failed' ? { ...outcome, cause: outcome.cause ?? null } : outcome;
+}
 
 export const jobOutcome = (outcome: TaskOutcome): JobOutcome =>
   outcome.state === 'completed' ? { state: 'completed', result_json: JSON.stringify(outcome.result) } : outcome;
@@ -96,5 +106,5 @@ export interface ResultJob {
 
 export type ResultsJobName = 'result';
 /** The worker's repeatable jobs (worker/src/jobs/table.ts). */
-export const MAINTENANCE_JOBS = ['sync', 'reconcile', 'deadlines', 'cleanup', 'retention'] as const;
+export const MAINTENANCE_JOBS = ['sync', 'reconcile', 'deadlines', 'cleanup', 'retention', 'history'] as const;
 export type MaintenanceJobName = (typeof MAINTENANCE_JOBS)[number];

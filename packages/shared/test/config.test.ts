@@ -21,10 +21,13 @@ describe('configuration', () => {
       REDIS_ACK_REPLICAS: 0,
       REDIS_ACK_TIMEOUT: 1,
       QUEUE_PREFIX: 'slamon',
+      HOST: '127.0.0.1',
+      PORT: 8080,
       AGENT_RETURN_TIME: 60,
       AGENT_ACTIVE_THRESHOLD: 300,
       AGENT_DROP_THRESHOLD: 3600,
       CLEANUP_INTERVAL: 10,
+      HISTORY_HOURS: 6,
       AUTO_CREATE: true,
       AUTO_CLEANUP: true,
       LOG_LEVEL: 'info',
@@ -87,9 +90,21 @@ describe('configuration', () => {
     ['REDIS_URL', 'http://x'],
     ['DATABASE_URI', 'not a url'],
     ['QUEUE_PREFIX', 'has space'],
+    ['HISTORY_HOURS', '0'],
+    ['HISTORY_HOURS', '49'],
   ])('refuses %s=%s naming the key', (key, value) => {
     expect(() => loadConfig({ env: { [key]: value } })).toThrow(ConfigError);
     expect(() => loadConfig({ env: { [key]: value } })).toThrow(new RegExp(`^invalid configuration: ${key}=`));
+  });
+
+  it('reads HOST and PORT, where run and start listen (issue 15)', () => {
+    expect(loadConfig({ env: { HOST: '0.0.0.0', PORT: '9000' } }).config).toMatchObject({ HOST: '0.0.0.0', PORT: 9000 });
+    expect(loadConfig({ env: { HOST: '::' } }).config.HOST).toBe('::');
+    expect(loadConfig({ env: {}, flags: { PORT: '0' } }).config.PORT).toBe(0);
+    for (const port of ['65536', '-1', '80.5', 'http']) {
+      expect(() => loadConfig({ env: { PORT: port } }), port).toThrow(/PORT=.* \(from env\): must be a .*port number/);
+    }
+    expect(() => loadConfig({ env: { HOST: 'a b' } })).toThrow(/HOST="a b" \(from env\): must be a host name or an IP address/);
   });
 
   it('accepts pino level numbers', () => {

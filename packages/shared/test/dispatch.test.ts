@@ -148,7 +148,9 @@ describe('answerTask', () => {
     const type = `i-${randomUUID()}`;
     const posted = task(type);
     await enqueue(posted, Date.now());
-    expect((await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).accepted).toBe(false);
+    expect((await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now())).accepted).toBe(
+      false,
+    );
     const request = poll([[type, 1]], 1);
     await scripts.claimTasks(request);
     expect(await redis.sismember(scripts.keys.held(request.agentId), posted.task_id)).toBe(1);
@@ -162,7 +164,7 @@ describe('answerTask', () => {
     expect(await redis.zscore(scripts.keys.unsaved, posted.task_id)).not.toBeNull();
 
     await scripts.finishTask(posted.task_id, 60);
-    expect(await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x' }, Date.now())).toEqual({
+    expect(await scripts.answerTask(posted.task_id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now())).toEqual({
       accepted: false,
       state: 'done',
     });
@@ -172,11 +174,14 @@ describe('answerTask', () => {
 
   it('says "missing" for a task Redis does not know, and a restored claim can be answered', async () => {
     const id = randomUUID();
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({ accepted: false, state: 'missing' });
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now())).toEqual({
+      accepted: false,
+      state: 'missing',
+    });
     const agent = randomUUID();
     expect(await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1')).toBe(true);
     expect(await scripts.restoreClaim(id, randomUUID(), 2_000, 'task.x.v1')).toBe(false);
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now())).toEqual({
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now())).toEqual({
       accepted: true,
       agentId: agent,
       claimedAt: 1_000,
@@ -188,12 +193,12 @@ describe('answerTask', () => {
     const id = randomUUID();
     const agent = randomUUID();
     await scripts.restoreClaim(id, agent, 1_000, 'task.x.v1');
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), randomUUID())).toEqual({
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now(), randomUUID())).toEqual({
       accepted: false,
       state: 'other-agent',
     });
     expect(await redis.hget(scripts.keys.task(id), 'state')).toBe('claimed');
-    expect(await scripts.answerTask(id, { state: 'failed', error: 'x' }, Date.now(), agent)).toMatchObject({
+    expect(await scripts.answerTask(id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now(), agent)).toMatchObject({
       accepted: true,
       agentId: agent,
     });

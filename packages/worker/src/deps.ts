@@ -6,6 +6,7 @@ import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
 import { createTaskStore, type TaskStore } from '@afm/shared/db/tasks';
 import { Dispatch } from '@afm/shared/dispatch/dispatch';
+import { OutageLog } from '@afm/shared/log-throttle';
 import type { Logger } from '@afm/shared/logger';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 
@@ -19,7 +20,13 @@ export interface WorkerDeps {
   bullConnection: RedisClient;
   config: Pick<
     Config,
-    'AGENT_ACTIVE_THRESHOLD' | 'AGENT_DROP_THRESHOLD' | 'CLEANUP_INTERVAL' | 'AUTO_CLEANUP' | 'RESULT_LIMIT' | 'TASK_RETENTION'
+    | 'AGENT_ACTIVE_THRESHOLD'
+    | 'AGENT_DROP_THRESHOLD'
+    | 'CLEANUP_INTERVAL'
+    | 'AUTO_CLEANUP'
+    | 'RESULT_LIMIT'
+    | 'TASK_RETENTION'
+    | 'HISTORY_HOURS'
   >;
   logger: Logger;
 }
@@ -31,14 +38,16 @@ export interface OpenedWorkerDeps extends WorkerDeps {
 export async function openWorkerDeps(config: Config, logger: Logger): Promise<OpenedWorkerDeps> {
   const redis = createRedis(config, 'client', `afm-worker-${process.pid}`, { autoPipelining: true });
   const bullConnection = createRedis(config, 'worker', `afm-worker-bull-${process.pid}`);
-  for (const client of [redis, bullConnection]) {
-    client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-  }
+  // Each client reports every reconnection attempt that fails: one outage log for both.
+  const redisOutage = new OutageLog(logger, 'Redis');
+  for (const client of [redis, bullConnection]) redisOutage.watch(client);
+  const postgresOutage = new OutageLog(logger, 'Postgres');
   const db = createDb(config.DATABASE_URI, {
-    onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
+    onError: (error) => postgresOutage.error(error),
+    onConnect: () => postgresOutage.recovered(),
   });
   await Promise.all([connectRedis(redis), connectRedis(bullConnection)]).catch((error: unknown) =>
-    logger.error({ err: error }, 'redis is not reachable yet'),
+    logger.error({ error: (error as Error).message }, 'redis is not reachable yet'),
   );
   // BullMQ's queues share BullMQ's connection, not the auto-pipelined one.
   const dispatch = new Dispatch({

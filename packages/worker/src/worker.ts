@@ -12,7 +12,8 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
 import { Queue, Worker, type Job } from 'bullmq';
-import { WORKER_BEAT_MS } from '@afm/shared/dispatch/workers';
+import { newWorkerId, WORKER_BEAT_MS } from '@afm/shared/dispatch/workers';
+import { OutageLog } from '@afm/shared/log-throttle';
 import type { RedisClient } from '@afm/shared/redis';
 import {
   MAINTENANCE_JOBS,
@@ -33,6 +34,8 @@ export interface WorkerOptions {
   syncEveryMs?: number;
   /** How old a task must be before the reconciler queues it when Redis lacks it (default 30 s). */
   reconcileGraceMs?: number;
+  /** Period of the history job in ms (default HISTORY_STEP_MS, 10 s). */
+  historyEveryMs?: number;
   /** How long Redis must have answered before the watchdog acts, and between its restarts (default 10 s). */
   watchdogGraceMs?: number;
 }
@@ -71,6 +74,8 @@ const isMaintenanceJob = (name: string): name is MaintenanceJobName => (MAINTENA
 export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {}): Promise<RunningWorker> {
   const bullmq = deps.dispatch.bullmqOptions;
   const log = deps.logger;
+  // BullMQ's consumers report each failed reconnection of their own connections; the heartbeat reaching Redis ends the outage.
+  const consumerOutage = new OutageLog(log, 'Redis (BullMQ consumers)');
 
   const periods = Object.fromEntries(MAINTENANCE_JOBS.map((name) => [name, MAINTENANCE_JOB_TABLE[name].everyMs(deps, options)])) as Record<
     MaintenanceJobName,
@@ -159,8 +164,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
         removeOnFail: { count: 100 },
       },
     );
-    for (const worker of [results, maintenance])
-      worker.on('error', (error) => log.warn({ err: error, queue: worker.name }, 'worker connection error'));
+    for (const worker of [results, maintenance]) worker.on('error', (error) => consumerOutage.error(error));
     return {
       results,
       maintenance,
@@ -193,7 +197,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
   // The last worker started sets the periods.
   await schedule(true);
 
-  const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const workerId = newWorkerId(hostname(), process.pid, randomBytes(3).toString('hex'));
   /** Since when Redis has answered every heartbeat (null while it does not). */
   let reachableSince: number | null = Date.now();
   let lastBeatAt = Date.now();
@@ -258,6 +262,7 @@ export async function startWorker(deps: WorkerDeps, options: WorkerOptions = {})
     try {
       await deps.dispatch.workerBeat(workerId);
       reachableSince ??= now;
+      consumerOutage.recovered();
     } catch (error) {
       reachableSince = null;
       log.debug({ err: error }, 'worker heartbeat failed');

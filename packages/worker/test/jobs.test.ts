@@ -159,7 +159,7 @@ describe('maintenance jobs', () => {
     await worker?.close();
     const { deps, lines } = withLog();
     worker = await startWorker(deps, { syncEveryMs: 200, watchdogGraceMs: 300 });
-    const health = async () => (await h.deps.dispatch.jobHealth()).filter((job) => job.job !== 'cleanup' && job.job !== 'retention');
+    const health = async () => (await h.deps.dispatch.jobHealth()).filter((job) => ['sync', 'reconcile', 'deadlines'].includes(job.job));
     await waitFor(async () => (await health()).length === 3, { what: 'the jobs to run' });
 
     // A consumer that stopped fetching (as one wedged on a dead node's connection does), a minute ago.

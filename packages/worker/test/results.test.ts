@@ -51,7 +51,7 @@ describe('recordResult', () => {
 
   it('is idempotent and keeps the first outcome', async () => {
     const id = await postedTask();
-    const first = job(id, { state: 'failed', error: 'first' });
+    const first = job(id, { state: 'failed', error: 'first', cause: 'agent_error' });
     await recordResult(h.deps, first);
     const second = { ...job(id, { state: 'completed', result: { second: true } }), finished_at: first.finished_at + 5_000 };
     await recordResult(h.deps, second);
@@ -103,7 +103,7 @@ describe('recordResult', () => {
     const down = createDb('postgres://postgres@127.0.0.1:1/nothing');
     const pending = recordResult(
       { ...h.deps, tasks: createTaskStore(down) },
-      job(randomUUID(), { state: 'failed', error: 'x' }),
+      job(randomUUID(), { state: 'failed', error: 'x', cause: 'agent_error' }),
       controller.signal,
     );
     controller.abort();

@@ -154,7 +154,9 @@ describe('sync', () => {
     expect(report.restoredClaims).toBeGreaterThanOrEqual(1);
     expect(report.requeuedTasks).toBeGreaterThanOrEqual(1);
     expect(await h.deps.dispatch.redis.hget(h.deps.dispatch.keys.task(waiting.task_id), 'agent')).toBe(agentId);
-    expect(await h.deps.dispatch.answerTask(waiting.task_id, { state: 'failed', error: 'x' }, Date.now())).toMatchObject({
+    expect(
+      await h.deps.dispatch.answerTask(waiting.task_id, { state: 'failed', error: 'x', cause: 'agent_error' }, Date.now()),
+    ).toMatchObject({
       accepted: true,
     });
     expect((await claim(type, 10)).ids).toEqual([held.task_id]);
@@ -177,7 +179,7 @@ describe('batched updates of tasks', () => {
     }
     const outcomes = claims.map((claim) => ({
       task_id: claim.task_id,
-      outcome: { state: 'failed' as const, error: 'done' },
+      outcome: { state: 'failed' as const, error: 'done', cause: 'agent_error' as const },
       finished_at: now,
       agent_id: claim.agent_id,
       claimed_at: now,

@@ -14,6 +14,8 @@ export interface DbOptions {
   max?: number;
   /** Called for errors of idle pooled connections (e.g. Postgres restarted); the pool replaces them. */
   onError?: (error: Error) => void;
+  /** Called when the pool has opened a connection (after an outage: Postgres is back). */
+  onConnect?: () => void;
   /** Called with the SQL and duration of every query (tracing, tests). */
   onQuery?: (sql: string, ms: number) => void;
 }
@@ -44,7 +46,10 @@ export function createDb(uri: string, options: DbOptions = {}): Kysely<Database>
   // The pool listens for errors only on idle clients. A checked-out client whose server goes away
   // emits 'error' too, besides failing its query; unheard, that event would crash the process. The
   // query's caller gets the error, and the pool drops the dead client when it comes back.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    options.onConnect?.();
+  });
   const { onQuery } = options;
   return new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),

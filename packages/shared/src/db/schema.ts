@@ -3,6 +3,7 @@
  * database fills, `T | null` for nullable ones. Postgres is AFM's system of record (the invariants (README, Development)).
  */
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { FailureCause } from '../dispatch/states.js';
 import type { JsonObject } from '../protocol.js';
 
 export type TaskState = 'waiting' | 'claimed' | 'completed' | 'failed';
@@ -22,8 +23,12 @@ export interface TaskTable {
   claimed_at: Timestamp | null;
   agent_id: string | null;
   finished_at: Timestamp | null;
+  /** When Postgres recorded the outcome (finished_at is when it happened). */
+  stored_at: Timestamp | null;
   result: Json | null;
   error: string | null;
+  /** Why a failed task failed; null for other states and for failures stored before AFM recorded it. */
+  failure: FailureCause | null;
   ttl_s: number | null;
   timeout_s: number | null;
   retries: number | null;

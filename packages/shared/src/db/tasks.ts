@@ -7,6 +7,7 @@ import { batchedWrite, chunksByWeight } from '../batcher.js';
 import { isStorageUnavailable } from '../errors.js';
 import type { JsonObject } from '../protocol.js';
 import { resultJson, type ResultJob, type TaskJob } from '../queues.js';
+import type { FailureCause } from '../dispatch/states.js';
 import type { Database, Task, TaskState } from './schema.js';
 
 type Db = Kysely<Database>;
@@ -106,8 +107,10 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
     update tasks set
       state = o.state,
       finished_at = o.finished_at,
+      stored_at = now(),
       result = o.result,
       error = o.error,
+      failure = o.failure,
       agent_id = coalesce(o.agent_id, tasks.agent_id),
       claimed_at = coalesce(o.claimed_at, tasks.claimed_at),
       attempts = greatest(tasks.attempts, coalesce(o.attempts, 0))
@@ -117,10 +120,11 @@ export async function recordOutcomes(db: Db, jobs: ResultJob[]): Promise<boolean
       ${jobs.map((job) => time(job.finished_at))}::timestamptz[],
       ${jobs.map((job) => resultJson(job.outcome))}::jsonb[],
       ${jobs.map((job) => (job.outcome.state === 'failed' ? job.outcome.error : null))}::text[],
+      ${jobs.map((job) => (job.outcome.state === 'failed' ? (job.outcome.cause ?? null) : null))}::text[],
       ${jobs.map((job) => job.agent_id)}::uuid[],
       ${jobs.map((job) => time(job.claimed_at))}::timestamptz[],
       ${jobs.map((job) => job.attempts ?? null)}::int[]
-    ) as o(id, state, finished_at, result, error, agent_id, claimed_at, attempts)
+    ) as o(id, state, finished_at, result, error, failure, agent_id, claimed_at, attempts)
     where tasks.id = o.id and tasks.id in (select id from locked) and tasks.finished_at is null
     returning tasks.id`.execute(db);
   const written = new Set(result.rows.map((row) => row.id));
@@ -240,6 +244,13 @@ export interface TaskFilter {
   version?: number;
   test_id?: string;
   agent_id?: string;
+  /** Tasks bound to this country (task_location), upper case. */
+  country?: string;
+  /** Failed tasks that failed this way. */
+  failure?: FailureCause;
+  /** Posted at or after / before these times. */
+  posted_after?: Date;
+  posted_before?: Date;
 }
 
 /** Bytes of a task's data and result as JSON text. */
@@ -260,6 +271,10 @@ export async function listTaskSizes(
   if (filter.version !== undefined) query = query.where('task_version', '=', filter.version);
   if (filter.test_id) query = query.where('test_id', '=', filter.test_id);
   if (filter.agent_id) query = query.where('agent_id', '=', filter.agent_id);
+  if (filter.country) query = query.where('location_country', '=', filter.country);
+  if (filter.failure) query = query.where('failure', '=', filter.failure);
+  if (filter.posted_after) query = query.where('posted_at', '>=', filter.posted_after);
+  if (filter.posted_before) query = query.where('posted_at', '<', filter.posted_before);
   if (before) query = query.where(sql<boolean>`(posted_at, id) < (${before.at}, ${before.id}::uuid)`);
   const rows = await query.orderBy('posted_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
   return rows.map((row) => ({ ...row, bytes: Number(row.bytes) }));

@@ -5,11 +5,12 @@
  * keys (keys.ts, and BullMQ's in bullmq.ts) and names scripts (scripts.ts); the state machine is in
  * states.ts. Postgres, the system of record, is the repositories' (db/).
  */
+import { Queue } from 'bullmq';
 import { Batcher } from '../batcher.js';
 import { unavailable } from '../errors.js';
 import { connectRedis, primaries, type RedisClient } from '../redis.js';
 import type { AgentLocation } from '../protocol.js';
-import { jobOutcome, type JobOutcome, type ResultJob, type TaskJob, type TaskOutcome } from '../queues.js';
+import { jobOutcome, MAINTENANCE_QUEUE, parseOutcome, type ResultJob, type TaskJob, type TaskOutcome } from '../queues.js';
 import type { AgentRecord } from '../db/agents.js';
 import type { ClaimRecord } from '../db/tasks.js';
 import { JOB_FIELD, META_PAUSED, queueKeys } from './bullmq.js';
@@ -20,7 +21,7 @@ import { createResultsQueue, RESULT_JOB_OPTIONS, type ResultsQueue } from './res
 import { DispatchScripts, type AnswerReply, type EnqueueItem, type LostClaim } from './scripts.js';
 import { activeSince, isLiveState, QUEUE_EVENTS, type LiveState, type QueueEvent } from './states.js';
 import { TaskQueues } from './task-queues.js';
-import { liveWorkers, workerBeat, workerRetired } from './workers.js';
+import { knownWorkers, liveWorkers, workerBeat, workerRetired } from './workers.js';
 
 export interface DispatchOptions {
   /** Connection for AFM's commands and scripts (may be auto-pipelined). */
@@ -61,6 +62,8 @@ const ENQUEUE_BATCH_BYTES = 4_000_000;
 export class Dispatch extends DispatchScripts {
   private readonly taskQueues: TaskQueues;
   readonly results: ResultsQueue;
+  /** The worker's repeatable jobs' queue, read here for their schedules (the worker runs them). */
+  private readonly maintenance: Queue;
   private readonly threshold: number;
   private readonly acks: ReplicaAcks;
   private readonly enqueues: Batcher<EnqueueItem, { queue: string; queued: boolean }>;
@@ -69,6 +72,8 @@ export class Dispatch extends DispatchScripts {
     super(options.commands, options.prefix);
     this.taskQueues = new TaskQueues(options.queues, options.prefix);
     this.results = createResultsQueue(options.queues, options.prefix);
+    this.maintenance = new Queue(MAINTENANCE_QUEUE, { connection: options.queues, prefix: options.prefix, skipVersionCheck: true });
+    this.maintenance.on('error', () => undefined);
     this.threshold = options.agentActiveThreshold;
     this.enqueues = new Batcher((items) => this.enqueueTasks(items), {
       maxSize: ENQUEUE_BATCH,
@@ -99,7 +104,7 @@ export class Dispatch extends DispatchScripts {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.taskQueues.close(), this.results.close()]);
+    await Promise.allSettled([this.taskQueues.close(), this.results.close(), this.maintenance.close()]);
   }
 
   /** What a BullMQ Worker or Queue of this deployment is given besides its connection (its key prefix). */
@@ -197,7 +202,7 @@ export class Dispatch extends DispatchScripts {
   }
 
   /** Queues the results jobs of claims lost to silence or a timeout that ended in failure (not retried). */
-  async submitLostClaims(lost: LostClaim[], now: number): Promise<void> {
+  async submitLostClaims(lost: LostClaim[], now: number, cause: 'agent_silent' | 'timed_out'): Promise<void> {
     await this.submitResults(
       lost.flatMap(({ taskId, agentId, claimedAt, error, attempts }) =>
         error === null
@@ -205,7 +210,7 @@ export class Dispatch extends DispatchScripts {
           : [
               {
                 task_id: taskId,
-                outcome: { state: 'failed' as const, error },
+                outcome: { state: 'failed' as const, error, cause },
                 finished_at: now,
                 agent_id: agentId,
                 claimed_at: claimedAt,
@@ -225,7 +230,7 @@ export class Dispatch extends DispatchScripts {
       await this.submitResults(
         ids.map((id) => ({
           task_id: id,
-          outcome: { state: 'failed' as const, error: reason },
+          outcome: { state: 'failed' as const, error: reason, cause: 'drained' as const },
           finished_at: now,
           agent_id: null,
           claimed_at: null,
@@ -296,7 +301,7 @@ export class Dispatch extends DispatchScripts {
       }
       const job = {
         task_id: taskId,
-        outcome: jobOutcome(JSON.parse(outcome) as TaskOutcome) as JobOutcome,
+        outcome: jobOutcome(parseOutcome(outcome)),
         finished_at: Number(finishedAt),
         agent_id: agent ?? null,
         claimed_at: claimedAt ? Number(claimedAt) : null,
@@ -488,6 +493,20 @@ export class Dispatch extends DispatchScripts {
 
   liveWorkers(now = Date.now()): Promise<number> {
     return liveWorkers(this.redis, this.keys, now);
+  }
+
+  /** Every worker that beat within the last hour, most recent first, with its last beat (ms). */
+  knownWorkers(): Promise<{ id: string; lastBeat: number }[]> {
+    return knownWorkers(this.redis, this.keys);
+  }
+
+  /** The schedules of the worker's repeatable jobs, as BullMQ keeps them: period and next run (ms). */
+  async jobSchedulers(): Promise<{ job: string; everyMs: number | null; nextAt: number | null }[]> {
+    return (await this.maintenance.getJobSchedulers()).map((scheduler) => ({
+      job: scheduler.key,
+      everyMs: scheduler.every ?? null,
+      nextAt: scheduler.next ?? null,
+    }));
   }
 
   recordJobRun(job: string, everyMs: number, error: string | null, now = Date.now()): Promise<JobHealth> {

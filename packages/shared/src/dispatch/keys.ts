@@ -55,6 +55,10 @@ export function dispatchKeys(prefix: string) {
     epoch: `${base}epoch`,
     /** Counter written before each WAIT of REDIS_ACK_REPLICAS: a replica holding it holds what came before. */
     fence: `${base}fence`,
+    /** Sorted set of the worker's samples of every queue (JSON, scored by time in ms), HISTORY_HOURS long. */
+    history: `${base}history`,
+    /** Hash of one 10-s slot's request durations from every replica: field `<route>|<bucket bound>` → count. */
+    latency: (slot: number) => `${base}latency:${slot}`,
     /** Posting time (ms) up to which the reconciler has verified that every task reached Redis. */
     reconciled: `${base}reconciled`,
   };

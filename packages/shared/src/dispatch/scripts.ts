@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis.js';
 import { AfmError } from '../errors.js';
-import { taskQueueName, type TaskJob, type TaskOutcome } from '../queues.js';
+import { parseOutcome, taskQueueName, type TaskJob, type TaskOutcome } from '../queues.js';
 import { luaInclude, queueKeys } from './bullmq.js';
 import { dispatchKeys, type DispatchKeys } from './keys.js';
 import { REPLY } from './states.js';
@@ -223,7 +223,7 @@ export class DispatchScripts {
       return {
         accepted: false,
         state: 'answered',
-        first: JSON.parse(reply[1]!) as TaskOutcome,
+        first: parseOutcome(reply[1]!),
         agentId: reply[2] || null,
         finishedAt: Number(reply[3]),
         claimedAt: reply[4] ? Number(reply[4]) : null,
@@ -327,7 +327,7 @@ export class DispatchScripts {
     | { cancelled: false; state: string; outcome: TaskOutcome | null; finishedAt: number | null }
   > {
     const k = this.keys;
-    const outcome: TaskOutcome = { state: 'failed', error: 'cancelled' };
+    const outcome: TaskOutcome = { state: 'failed', error: 'cancelled', cause: 'cancelled' };
     const reply = (await this.call('cancelTask')(
       k.task(taskId),
       k.unsaved,
@@ -345,7 +345,7 @@ export class DispatchScripts {
       return {
         cancelled: false,
         state: reply[0]!,
-        outcome: reply[1] ? (JSON.parse(reply[1]) as TaskOutcome) : null,
+        outcome: reply[1] ? parseOutcome(reply[1]) : null,
         finishedAt: reply[2] ? Number(reply[2]) : null,
       };
     }
@@ -409,7 +409,7 @@ export class DispatchScripts {
   /** Fails up to `max` waiting tasks of a queue with `error`; returns their ids. */
   async drainQueue(queue: string, error: string, now: number, max: number): Promise<string[]> {
     const bull = queueKeys(this.prefix, queue);
-    const outcome: TaskOutcome = { state: 'failed', error };
+    const outcome: TaskOutcome = { state: 'failed', error, cause: 'drained' };
     return (await this.call('drainQueue')(
       bull.wait,
       this.keys.unsaved,

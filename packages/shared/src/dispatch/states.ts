@@ -47,5 +47,24 @@ export const QUEUE_EVENTS = [
 ] as const;
 export type QueueEvent = (typeof QUEUE_EVENTS)[number];
 
+/**
+ * Why a task failed, as stored with it (`tasks.failure`, `failure` in the API): the agent's own
+ * task_error, or AFM's decision — task_ttl or task_timeout ended, the agent went silent, an operator
+ * drained its queue or somebody cancelled it. Each is counted as the queue event it maps to.
+ */
+export const FAILURE_CAUSES = {
+  agent_error: 'failed',
+  ttl_expired: 'ttl_expired',
+  timed_out: 'timed_out',
+  agent_silent: 'agent_silent',
+  drained: 'drained',
+  cancelled: 'cancelled',
+} as const satisfies Record<string, QueueEvent>;
+export type FailureCause = keyof typeof FAILURE_CAUSES;
+export const FAILURE_CAUSE_NAMES = Object.keys(FAILURE_CAUSES) as [FailureCause, ...FailureCause[]];
+
+/** The events of tasks that ended without a result: an agent's error, or AFM's (expiry, timeout, silence, drain, cancel). */
+export const FAILURE_EVENTS: readonly QueueEvent[] = Object.values(FAILURE_CAUSES);
+
 /** An agent is active while it was seen within AGENT_ACTIVE_THRESHOLD: seen at or after this time (ms). */
 export const activeSince = (now: number, thresholdSeconds: number): number => now - thresholdSeconds * 1000;

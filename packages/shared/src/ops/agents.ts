@@ -88,7 +88,7 @@ export async function dropAgent(deps: Deps, id: string, now = Date.now()): Promi
   if (seen !== null && seen !== undefined) {
     const error = `agent dropped by an operator at ${isoUtc(now)} (last seen ${isoUtc(seen)})`;
     const lost = await deps.dispatch.failSilentAgents([{ agentId: id, lastSeen: seen, error }], now);
-    await deps.dispatch.submitLostClaims(lost, now);
+    await deps.dispatch.submitLostClaims(lost, now, 'agent_silent');
     await deps.dispatch.dropAgents([id], Number.MAX_SAFE_INTEGER);
     failed = lost.filter((task) => task.error !== null).length;
   }

@@ -21,7 +21,16 @@ export interface OpenedOps extends OpsDeps {
   close(): Promise<void>;
 }
 
-export async function openOps(config: Config): Promise<OpenedOps> {
+export interface OpenOpsOptions {
+  /**
+   * `required` (the default): fail at once when Postgres cannot be reached. `optional`: for commands
+   * that need Redis alone or can do without Postgres (the queue commands) — no ping; the pool
+   * connects at a first query, if one is made.
+   */
+  postgres?: 'required' | 'optional';
+}
+
+export async function openOps(config: Config, { postgres = 'required' }: OpenOpsOptions = {}): Promise<OpenedOps> {
   const redis = createRedis(config, 'client', 'afm-cli', { reconnect: false });
   redis.on('error', () => undefined);
   const db = createDb(config.DATABASE_URI, { max: 2 });
@@ -34,11 +43,13 @@ export async function openOps(config: Config): Promise<OpenedOps> {
     await closeAll();
     throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Redis, ${describeRedis(config)}: ${(error as Error).message}`);
   }
-  try {
-    await ping(db);
-  } catch (error) {
-    await closeAll();
-    throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Postgres at ${maskSecret(config.DATABASE_URI)}: ${(error as Error).message}`);
+  if (postgres === 'required') {
+    try {
+      await ping(db);
+    } catch (error) {
+      await closeAll();
+      throw new AfmError('AFM_ERR_UNAVAILABLE', `cannot reach Postgres at ${maskSecret(config.DATABASE_URI)}: ${(error as Error).message}`);
+    }
   }
   const dispatch = new Dispatch({
     commands: redis,

@@ -8,6 +8,8 @@ import type { WorkerDeps } from '../deps.js';
 import { cleanup } from '../services/cleanup.service.js';
 import { deadlines } from '../services/deadlines.service.js';
 import { reconcile } from '../services/reconcile.service.js';
+import { HISTORY_STEP_MS } from '@afm/shared/history/samples';
+import { sampleHistory } from '../services/history.service.js';
 import { RETENTION_EVERY_MS, enforceRetention } from '../services/retention.service.js';
 import { sync } from '../services/sync.service.js';
 
@@ -15,6 +17,7 @@ import { sync } from '../services/sync.service.js';
 export interface JobOptions {
   syncEveryMs?: number;
   reconcileGraceMs?: number;
+  historyEveryMs?: number;
 }
 
 export interface MaintenanceJob {
@@ -23,7 +26,10 @@ export interface MaintenanceJob {
   run(deps: WorkerDeps, options: JobOptions): Promise<unknown>;
 }
 
-/** Sync, reconcile and deadlines run every second by default; cleanup every CLEANUP_INTERVAL; retention, when on, every 10 s. */
+/**
+ * Sync, reconcile and deadlines run every second by default; cleanup every CLEANUP_INTERVAL; retention,
+ * when on, every 10 s; history every 10 s (HISTORY_STEP_MS).
+ */
 const EVERY_SECOND = 1_000;
 
 export const MAINTENANCE_JOB_TABLE: Record<MaintenanceJobName, MaintenanceJob> = {
@@ -35,4 +41,5 @@ export const MAINTENANCE_JOB_TABLE: Record<MaintenanceJobName, MaintenanceJob> =
   deadlines: { everyMs: (_deps, options) => options.syncEveryMs ?? EVERY_SECOND, run: (deps) => deadlines(deps) },
   cleanup: { everyMs: (deps) => (deps.config.AUTO_CLEANUP ? deps.config.CLEANUP_INTERVAL * 1000 : null), run: (deps) => cleanup(deps) },
   retention: { everyMs: (deps) => (deps.config.TASK_RETENTION ? RETENTION_EVERY_MS : null), run: (deps) => enforceRetention(deps) },
+  history: { everyMs: (_deps, options) => options.historyEveryMs ?? HISTORY_STEP_MS, run: (deps) => sampleHistory(deps) },
 };

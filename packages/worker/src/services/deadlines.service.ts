@@ -19,7 +19,7 @@ export async function expireTasks(deps: Deps, now: number): Promise<number> {
     await deps.dispatch.submitResults(
       expired.map(({ taskId, error }) => ({
         task_id: taskId,
-        outcome: { state: 'failed' as const, error },
+        outcome: { state: 'failed' as const, error, cause: 'ttl_expired' as const },
         finished_at: now,
         agent_id: null,
         claimed_at: null,

@@ -6,7 +6,7 @@ type Deps = Pick<WorkerDeps, 'dispatch' | 'logger'>;
 
 /**
  * Claims lost to silence or a timeout: queues the failures for Postgres and wakes a poll for each task
- * that went back to its queue. `cause` names the event logged for a failed task. Returns how many failed.
+ * that went back to its queue. `cause` is stored with each failed task and names the event logged. Returns how many failed.
  */
 export async function settleLostClaims(
   deps: Deps,
@@ -16,7 +16,7 @@ export async function settleLostClaims(
   why: string,
 ): Promise<number> {
   try {
-    await deps.dispatch.submitLostClaims(lost, now);
+    await deps.dispatch.submitLostClaims(lost, now, cause);
   } catch (error) {
     // The failures are accepted in Redis already; the reconcile job queues them again.
     deps.logger.warn({ err: error }, 'failed tasks not queued yet; the reconcile job will queue them');
