@@ -18,6 +18,15 @@ import { opsRoutes } from './routes/ops.routes.js';
 import { docs } from './http/docs.js';
 import { dashboard } from './http/dashboard.js';
 import { readRoutes } from './routes/read.routes.js';
+import { adminRoutes } from './routes/admin.routes.js';
+
+/** The routes whose latency GET /api/history charts: the BPMS's and the agents' hot path. */
+export const LATENCY_ROUTES: ReadonlySet<string> = new Set(['POST /task', 'GET /task/:task_id', 'POST /tasks', 'POST /tasks/response']);
+
+const isLongPoll = (query: unknown) => {
+  const wait = (query as { wait?: unknown } | undefined)?.wait;
+  return wait !== undefined && Number(wait) > 0;
+};
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -65,6 +74,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     deps.metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    const charted = `${request.method} ${route}`;
+    // A long poll's time is mostly its wait, not AFM's latency.
+    if (LATENCY_ROUTES.has(charted) && !isLongPoll(request.query)) deps.latency.observe(charted, reply.elapsedTime / 1000);
     request.log.debug(
       { method: request.method, url: redactUrl(request.url), statusCode: reply.statusCode, ms: reply.elapsedTime },
       'request',
@@ -78,6 +90,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(statusRoutes, { deps });
   await app.register(opsRoutes, { deps });
   await app.register(readRoutes, { deps, prefix: '/api' });
+  await app.register(adminRoutes, { deps, prefix: '/api' });
   await app.register(dashboard);
   return app;
 }

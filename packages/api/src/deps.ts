@@ -9,6 +9,8 @@ import { createDb } from '@afm/shared/db/connect';
 import type { Database } from '@afm/shared/db/schema';
 import { createTaskStore, type TaskStore } from '@afm/shared/db/tasks';
 import { Dispatch } from '@afm/shared/dispatch/dispatch';
+import { LatencyRecorder } from '@afm/shared/history/latency';
+import { OutageLog } from '@afm/shared/log-throttle';
 import type { Logger } from '@afm/shared/logger';
 import { connectRedis, createRedis } from '@afm/shared/redis';
 import { ApiMetrics } from './metrics.js';
@@ -30,11 +32,14 @@ export interface ApiDeps {
     | 'RESULT_LIMIT'
     | 'MAX_TASKS_PER_POLL'
     | 'POLL_RATE_LIMIT'
+    | 'HISTORY_HOURS'
   >;
   /** Bearer tokens by role; authentication is off while there are none. */
   tokens: Tokens;
   logger: Logger;
   metrics: ApiMetrics;
+  /** This replica's request durations per 10-s slot, added to Redis every few seconds (GET /api/history). */
+  latency: LatencyRecorder;
   /** Long polls of this replica. */
   notifications: Notifications;
   /** Bytes of request bodies handled at once (default: from the heap limit, see http/budget.ts). */
@@ -58,12 +63,19 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
   // REDIS_ACK_REPLICAS' WAITs block the connection they are sent on: one of their own.
   const acks = config.REDIS_ACK_REPLICAS > 0 ? createRedis(config, 'client', `afm-api-acks-${process.pid}`) : undefined;
   const clients = [redis, queueRedis, subscriber, ...(acks ? [acks] : [])];
-  for (const client of clients) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+  // Every client reports each reconnection attempt that fails: one outage log for them all.
+  const redisOutage = new OutageLog(logger, 'Redis');
+  for (const client of clients) redisOutage.watch(client);
+  const postgresOutage = new OutageLog(logger, 'Postgres');
   const db = createDb(config.DATABASE_URI, {
-    onError: (error) => logger.warn({ err: error }, 'postgres idle connection error'),
+    onError: (error) => postgresOutage.error(error),
+    onConnect: () => postgresOutage.recovered(),
   });
-  // Start even when Redis is down: requests answer 503 until it returns and ioredis reconnects.
-  await Promise.all(clients.map(connectRedis)).catch((error: unknown) => logger.error({ err: error }, 'redis is not reachable yet'));
+  // Start even when Redis is down: requests answer 503 until it returns and ioredis reconnects (the
+  // outage log has the error and its stack).
+  await Promise.all(clients.map(connectRedis)).catch((error: unknown) =>
+    logger.error({ error: (error as Error).message }, 'redis is not reachable yet'),
+  );
   const dispatch = new Dispatch({
     commands: redis,
     queues: queueRedis,
@@ -74,6 +86,10 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     ...(acks ? { acks } : {}),
   });
   const notifications = new Notifications(dispatch, subscriber);
+  const latency = new LatencyRecorder(redis, dispatch.keys, {
+    windowMs: config.HISTORY_HOURS * 3_600_000,
+    onError: (error) => logger.debug({ err: error }, 'latency history not flushed; kept for the next flush'),
+  });
   // Subscribing waits for Redis (ioredis resubscribes after reconnects by itself).
   void notifications.start().catch((error: unknown) => logger.error({ err: error }, 'cannot subscribe to wake-ups'));
   return {
@@ -85,8 +101,10 @@ export async function openApiDeps(config: Config, logger: Logger): Promise<Opene
     tokens,
     logger,
     metrics: new ApiMetrics(),
+    latency,
     async close() {
       notifications.close();
+      await latency.close();
       await dispatch.close();
       await Promise.allSettled([db.destroy(), ...clients.map((client) => client.quit())]);
     },

@@ -1,15 +1,24 @@
 /**
- * Prometheus metrics (GET /metrics). Two kinds:
- * - fleet metrics, read from Redis and Postgres at each scrape, so every replica reports the same
- *   numbers: tasks waiting / in progress per type and version, oldest waiting age, agents active per
- *   capability, and the task event counters (kept in Redis by the dispatch scripts);
- * - this replica's own: HTTP request durations and the post→claim and claim→result durations of the
- *   tasks it served (histograms; sum them over replicas), plus Node's process metrics.
+ * Prometheus metrics, in two registries served apart so that summing over replicas never counts a
+ * fleet figure once per replica:
+ * - `registry` (GET /metrics), this replica's own: HTTP request durations and the post→claim and
+ *   claim→result durations of the tasks it served (histograms; sum them over replicas), plus Node's
+ *   process metrics;
+ * - `fleetRegistry` (GET /metrics/fleet), read from Redis and Postgres at each scrape, the same from
+ *   every replica: tasks waiting / in progress per type and version, oldest waiting age, agents active
+ *   per capability, workers, the task event counters (kept in Redis by the dispatch scripts) and the
+ *   health of the workers' maintenance jobs. Scrape it once (one target), not once per replica.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { jobState, type JobHealth } from '@afm/shared/dispatch/job-health';
 import { QUEUE_EVENTS, type QueueSummary } from '@afm/shared/ops/queues';
 import { WORKER_STALE_MS } from '@afm/shared/dispatch/workers';
+
+/**
+ * prom-client's totals of its per-type gauges: `_total` names a counter in Prometheus, and
+ * `sum(afm_nodejs_active_handles)` (and so on) gives the same figure.
+ */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 /** Seconds: from milliseconds to an hour, for waits and runs alike. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
@@ -24,7 +33,10 @@ export interface FleetSnapshot {
 }
 
 export class ApiMetrics {
+  /** This replica's own metrics. */
   readonly registry = new Registry();
+  /** Fleet-wide metrics, the same from every replica (filled by setFleet). */
+  readonly fleetRegistry = new Registry();
   private readonly http = new Histogram({
     name: 'afm_http_request_duration_seconds',
     help: 'HTTP request durations of this replica',
@@ -52,7 +64,7 @@ export class ApiMetrics {
   );
   private readonly stranded = this.gauge(
     'afm_tasks_waiting_without_agent',
-    'Tasks bound to a location (task_location) where no active agent can run them',
+    'Tasks waiting in a queue no active agent can take them from (location: the task_location, empty for tasks bound to none)',
     ['task_type', 'task_version', 'location'],
   );
   private readonly inProgress = this.gauge('afm_tasks_in_progress', 'Tasks claimed by an agent, without a result yet', this.queueLabels);
@@ -76,7 +88,7 @@ export class ApiMetrics {
         name: `afm_tasks_${event}_total`,
         help: `Tasks ${event}, fleet-wide (the same from every replica)`,
         labelNames: this.queueLabels,
-        registers: [this.registry],
+        registers: [this.fleetRegistry],
       }),
     ]),
   ) as Record<(typeof QUEUE_EVENTS)[number], Counter<'task_type' | 'task_version'>>;
@@ -98,15 +110,17 @@ export class ApiMetrics {
     name: 'afm_worker_job_runs_total',
     help: 'Runs of the maintenance jobs by outcome, fleet-wide (the same from every replica)',
     labelNames: ['job', 'outcome'],
-    registers: [this.registry],
+    registers: [this.fleetRegistry],
   });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'afm_' });
+    for (const name of MISNAMED_DEFAULTS) this.registry.removeSingleMetric(`afm_${name}`);
   }
 
+  /** A fleet-wide gauge. */
   private gauge<L extends string>(name: string, help: string, labelNames: readonly L[]) {
-    return new Gauge<L>({ name, help, labelNames, registers: [this.registry] });
+    return new Gauge<L>({ name, help, labelNames, registers: [this.fleetRegistry] });
   }
 
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
@@ -139,8 +153,8 @@ export class ApiMetrics {
       this.oldest.set(labels, oldest.get(`${queue.task_type}\u0000${queue.task_version}`)!);
       this.paused.set(labels, queue.paused ? 1 : 0);
       for (const event of QUEUE_EVENTS) this.events[event].inc(labels, queue.events[event]);
-      if (queue.location && queue.active_agents === 0 && queue.waiting > 0) {
-        const location = `${queue.location.country}${queue.location.region ? `-${queue.location.region}` : ''}`;
+      if (queue.no_capable_agent && queue.waiting > 0) {
+        const location = queue.location ? `${queue.location.country}${queue.location.region ? `-${queue.location.region}` : ''}` : '';
         this.stranded.set({ ...labels, location }, queue.waiting);
       }
     }

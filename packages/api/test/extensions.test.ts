@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskQueueName } from '@afm/shared/queues';
 import { waitFor } from '@afm/shared/testing/wait';
+import { dropAgent } from '@afm/shared/ops/agents';
 import { cleanup } from '@afm/worker/services/cleanup.service';
+import { requeueUnsavedResults } from '@afm/worker/services/reconcile.service';
 import { deadlines } from '@afm/worker/services/deadlines.service';
 import { recordResult } from '@afm/worker/services/results.service';
 import { syncAgents, syncClaims } from '@afm/worker/services/sync.service';
@@ -258,9 +260,35 @@ describe('task_location', () => {
         expect.objectContaining({ location: { country: 'DK' }, active_agents: 1, waiting: 1 }),
       ]),
     );
-    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics/fleet' })).body;
     expect(metrics).toContain(`afm_tasks_waiting_without_agent{task_type="${t}",task_version="1",location="NO"} 1`);
     expect(metrics).not.toContain(`afm_tasks_waiting_without_agent{task_type="${t}",task_version="1",location="DK"}`);
+  });
+
+  it('flags plain queues no active agent can take from too, whatever its location', async () => {
+    const [orphan, served] = [type(), type()];
+    await postTask(newTask(orphan));
+    await postTask(newTask(orphan, { task_version: 2 }));
+    await postTask(newTask(served));
+    // An agent with a location polls the plain queues too; it runs version 2 of `orphan` only.
+    await poll(pollBody([served], { agent_location: { country: 'DK', region: '84' }, max_tasks: 0 }));
+    await poll({ ...pollBody([]), agent_capabilities: { [orphan]: { version: 2 } }, max_tasks: 0 });
+    await syncAgents(worker);
+    const queues = (await h.app.inject({ method: 'GET', url: '/api/queues' }))
+      .json()
+      .filter((q: { task_type: string }) => q.task_type === orphan || q.task_type === served);
+    expect(queues).toHaveLength(3);
+    expect(queues).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ task_type: orphan, task_version: 1, location: null, active_agents: 0, no_capable_agent: true }),
+        expect.objectContaining({ task_type: orphan, task_version: 2, active_agents: 1, no_capable_agent: false }),
+        expect.objectContaining({ task_type: served, task_version: 1, active_agents: 1, no_capable_agent: false }),
+      ]),
+    );
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics/fleet' })).body;
+    expect(metrics).toContain(`afm_tasks_waiting_without_agent{task_type="${orphan}",task_version="1",location=""} 1`);
+    expect(metrics).not.toContain(`afm_tasks_waiting_without_agent{task_type="${orphan}",task_version="2"`);
+    expect(metrics).not.toContain(`afm_tasks_waiting_without_agent{task_type="${served}"`);
   });
 });
 
@@ -435,5 +463,73 @@ describe('long polls', () => {
       state: 'answered',
       first: { state: 'failed', error: 'cancelled' },
     });
+  });
+});
+
+describe('failure causes', () => {
+  const detail = async (id: string) =>
+    (await h.app.inject({ method: 'GET', url: `/api/tasks/${id}` })).json() as { failure: string | null };
+  const causes = async (ids: string[]) => Promise.all(ids.map(async (id) => (await detail(id)).failure));
+
+  it('stores why each failed task failed, and lists failed tasks by it', async () => {
+    const t = type();
+    const [erred, expired, timedOut, silent, dropped, cancelled, drained, done] = [
+      newTask(t),
+      newTask(t, { task_ttl: 1 }),
+      newTask(t, { task_timeout: 1 }),
+      newTask(t),
+      newTask(t),
+      newTask(t),
+      newTask(t),
+      newTask(t),
+    ];
+    for (const task of [erred, timedOut, silent, dropped, done]) await postTask(task);
+    const [erring, timing, going, droppedAgent] = [pollBody([t]), pollBody([t]), pollBody([t]), pollBody([t])];
+    expect(await poll({ ...erring, max_tasks: 2 })).toEqual([erred.task_id, timedOut.task_id]);
+    expect(await poll({ ...going, max_tasks: 1 })).toEqual([silent.task_id]);
+    expect(await poll({ ...droppedAgent, max_tasks: 1 })).toEqual([dropped.task_id]);
+    expect(await poll({ ...timing, max_tasks: 1 })).toEqual([done.task_id]);
+    // An agent's own error that reads like AFM's words is still the agent's.
+    expect((await respond(erred.task_id, { task_error: 'cancelled' })).statusCode).toBe(200);
+    expect((await respond(done.task_id)).statusCode).toBe(200);
+    for (const task of [expired, cancelled, drained]) await postTask(task);
+    expect((await h.app.inject({ method: 'DELETE', url: `/task/${cancelled.task_id}` })).statusCode).toBe(200);
+    await dropAgent(worker, droppedAgent.agent_id);
+    await deadlines(worker, Date.now() + 1_500); // expired and timedOut
+    await cleanup(worker, Date.now() + 61_000); // silent
+    await worker.dispatch.drain(taskQueueName(t, 1), 'retired');
+    await persist();
+    expect(await causes([erred, expired, timedOut, silent, dropped, cancelled, drained, done].map((task) => task.task_id))).toEqual([
+      'agent_error',
+      'ttl_expired',
+      'timed_out',
+      'agent_silent',
+      'agent_silent',
+      'cancelled',
+      'drained',
+      null,
+    ]);
+    const listed = async (failure: string) =>
+      ((await h.app.inject({ method: 'GET', url: `/api/tasks?type=${t}&failure=${failure}` })).json().items as { task_id: string }[]).map(
+        (task) => task.task_id,
+      );
+    expect(await listed('drained')).toEqual([drained.task_id]);
+    expect((await listed('agent_silent')).sort()).toEqual([silent.task_id, dropped.task_id].sort());
+    const refused = await h.app.inject({ method: 'GET', url: `/api/tasks?failure=lost` });
+    expect([refused.statusCode, refused.json().message]).toEqual([400, expect.stringContaining('failure')]);
+    // Cancelling the agent's "cancelled" is refused: it failed, it was not cancelled.
+    expect((await h.app.inject({ method: 'DELETE', url: `/task/${erred.task_id}` })).statusCode).toBe(409);
+  });
+
+  it('keeps the cause of a failure whose results job was lost, as the reconcile job queues it again', async () => {
+    const t = type();
+    const task = newTask(t);
+    await postTask(task);
+    await worker.dispatch.drain(taskQueueName(t, 1), 'retired');
+    for (const job of await worker.dispatch.results.getJobs(['waiting', 'prioritized']))
+      if (job.data.task_id === task.task_id) await job.remove();
+    await requeueUnsavedResults(worker, Date.now() + 60_000);
+    await persist();
+    expect(await detail(task.task_id)).toMatchObject({ task_error: 'retired', failure: 'drained' });
   });
 });

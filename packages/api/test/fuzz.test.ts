@@ -73,6 +73,7 @@ const path = fc.oneof(
     '/healthz',
     '/readyz',
     '/metrics',
+    '/metrics/fleet',
     '/api/summary',
     '/api/tasks',
     '/api/queues',

@@ -1,10 +1,13 @@
-// Issue 4: /healthz, /readyz (503 naming the store that is down), /metrics (fleet figures the same from
-// every replica), /docs (OpenAPI from the zod schemas, every route with its 4xx/5xx answers).
+// Issue 4: /healthz, /readyz (503 naming the store that is down), /metrics (each replica's own figures) and
+// /metrics/fleet (fleet figures, the same from every replica; issue 15), /docs (OpenAPI from the zod schemas, every route with its 4xx/5xx answers).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '@afm/shared/db/connect';
+import { createTaskStore } from '@afm/shared/db/tasks';
 import { FAILING_AFTER, recordJobRun } from '@afm/shared/dispatch/job-health';
 import { WORKER_STALE_MS, workerBeat, workerRetired } from '@afm/shared/dispatch/workers';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { buildApp } from '../src/app.js';
 import { openApiDeps, type OpenedApiDeps } from '../src/deps.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
@@ -40,7 +43,28 @@ describe('health', () => {
     expect(response.json()).toEqual({ status: 'alive' });
   });
 
+  it('logs the 503s of an outage once with the stack, not once per request, and when requests succeed again', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+    const down = createDb('postgres://postgres@127.0.0.1:1/none');
+    const app = await buildApp({ ...h.deps, db: down, tasks: createTaskStore(down), logger });
+    try {
+      for (let n = 0; n < 10; n++) expect((await app.inject({ method: 'GET', url: `/task/${randomUUID()}` })).statusCode).toBe(503);
+      const outage = lines.filter((line) => String(line.msg).startsWith('Storage (requests answered 503)'));
+      expect(outage).toHaveLength(1);
+      expect(outage[0]).toMatchObject({ level: 40, err: { stack: expect.any(String) } });
+      expect(lines.filter((line) => (line.level as number) >= 40)).toHaveLength(1);
+      expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+      expect(lines.at(-1)!.msg).toMatch(/^Storage \(requests answered 503\) reachable again after 10 errors/);
+    } finally {
+      await app.close();
+      await down.destroy();
+    }
+  });
+
   it('/readyz is 200 when both stores answer, 503 naming the one that does not', async () => {
+    // A health checker's cache-buster is left alone.
+    expect((await h.app.inject({ method: 'GET', url: '/readyz?_=1733140000' })).statusCode).toBe(200);
     expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
       status: 'ready',
       redis: 'ok',
@@ -62,6 +86,11 @@ describe('health', () => {
       });
       // liveness does not depend on storage
       expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+      // ?stores=redis (the Kubernetes readiness probe): polls and results need Redis alone.
+      const redisOnly = await app.inject({ method: 'GET', url: '/readyz?stores=redis' });
+      expect(redisOnly.statusCode).toBe(200);
+      expect(redisOnly.json()).toMatchObject({ status: 'degraded', redis: 'ok', postgres: expect.stringMatching(/^unreachable: /) });
+      expect((await app.inject({ method: 'GET', url: '/readyz?stores=postgres' })).statusCode).toBe(400);
     } finally {
       await app.close();
       await down.destroy();
@@ -77,7 +106,7 @@ describe('health', () => {
       const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toMatchObject({ workers: 1 });
-      expect(sample((await h.app.inject({ method: 'GET', url: '/metrics' })).body, 'afm_workers')).toBe(1);
+      expect(sample((await h.app.inject({ method: 'GET', url: '/metrics/fleet' })).body, 'afm_workers')).toBe(1);
       await workerRetired(h.deps.dispatch.redis, keys, 'worker-live');
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ status: 'ready', workers: 0 });
     } finally {
@@ -112,7 +141,7 @@ describe('maintenance jobs of the worker (issue 11)', () => {
       // A job that has not run for long (its scheduler gone, no worker) is stalled.
       await recordJobRun(h.deps.dispatch.redis, keys, 'cleanup', 10_000, null, now - 120_000);
       expect((await h.app.inject({ method: 'GET', url: '/readyz' })).json().jobs.cleanup).toMatch(/^stalled: not run since/);
-      const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const metrics = (await h.app.inject({ method: 'GET', url: '/metrics/fleet' })).body;
       expect(sample(metrics, 'afm_worker_job_failures', { job: 'sync' })).toBe(3);
       expect(sample(metrics, 'afm_worker_job_stalled', { job: 'cleanup' })).toBe(1);
       expect(sample(metrics, 'afm_worker_job_runs_total', { job: 'sync', outcome: 'failed' })).toBe(3);
@@ -129,8 +158,11 @@ describe('maintenance jobs of the worker (issue 11)', () => {
   });
 });
 
-describe('/metrics', () => {
-  it('reports waiting, in progress, oldest age, agents and event counters the same from every replica', async () => {
+/** The metric names of a Prometheus text, with their types. */
+const types = (text: string) => new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((match) => [match[1]!, match[2]!]));
+
+describe('/metrics and /metrics/fleet', () => {
+  it('reports waiting, in progress, oldest age, agents and event counters on /metrics/fleet, the same from every replica; each replica its own on /metrics', async () => {
     const type = `m-${randomUUID().slice(0, 6)}`;
     const tasks = Array.from({ length: 3 }, () => ({ task_id: randomUUID(), test_id: randomUUID(), task_type: type, task_version: 1 }));
     for (const task of tasks) expect((await h.app.inject({ method: 'POST', url: '/task', ...json(task) })).statusCode).toBe(200);
@@ -148,11 +180,11 @@ describe('/metrics', () => {
     await h.app.inject({ method: 'POST', url: '/tasks/response', ...json({ protocol: 1, task_id: claimed[0].task_id, task_data: {} }) });
 
     const labels = { task_type: type, task_version: '1' };
-    const texts = [
-      (await h.app.inject({ method: 'GET', url: '/metrics' })).body,
-      (await other.app.inject({ method: 'GET', url: '/metrics' })).body,
+    const fleet = [
+      (await h.app.inject({ method: 'GET', url: '/metrics/fleet' })).body,
+      (await other.app.inject({ method: 'GET', url: '/metrics/fleet' })).body,
     ];
-    for (const text of texts) {
+    for (const text of fleet) {
       expect(sample(text, 'afm_tasks_waiting', labels)).toBe(1);
       expect(sample(text, 'afm_tasks_in_progress', labels)).toBe(1);
       expect(sample(text, 'afm_tasks_posted_total', labels)).toBe(3);
@@ -161,11 +193,33 @@ describe('/metrics', () => {
       expect(sample(text, 'afm_oldest_waiting_task_age_seconds', labels)).toBeGreaterThanOrEqual(0);
       expect(sample(text, 'afm_agents_active')).toBeGreaterThanOrEqual(1);
     }
+    const texts = [
+      (await h.app.inject({ method: 'GET', url: '/metrics' })).body,
+      (await other.app.inject({ method: 'GET', url: '/metrics' })).body,
+    ];
     // per-replica histograms: the replica that handed out the tasks observed their waits
     expect(sample(texts[1]!, 'afm_task_claim_wait_seconds_count')).toBe(2);
     expect(sample(texts[0]!, 'afm_task_run_seconds_count')).toBe(1);
     expect(sample(texts[0]!, 'afm_http_request_duration_seconds_count', { method: 'POST', route: '/task', status_code: '200' })).toBe(3);
     expect(texts[0]).toContain('afm_process_cpu_user_seconds_total');
+    // Summing /metrics over replicas counts each figure once: no fleet figure is there, no replica's in the fleet's.
+    const own = types(texts[0]!);
+    const shared = types(fleet[0]!);
+    expect([...own.keys()].filter((name) => shared.has(name))).toEqual([]);
+    expect(own.has('afm_tasks_waiting')).toBe(false);
+    expect(shared.has('afm_http_request_duration_seconds')).toBe(false);
+    expect(shared.get('afm_tasks_posted_total')).toBe('counter');
+  });
+
+  it('names no gauge like a counter (_total)', async () => {
+    for (const url of ['/metrics', '/metrics/fleet']) {
+      const gauges = [...types((await h.app.inject({ method: 'GET', url })).body)].filter(([, type]) => type === 'gauge');
+      expect(gauges.length, url).toBeGreaterThan(0);
+      expect(
+        gauges.filter(([name]) => name.endsWith('_total')),
+        url,
+      ).toEqual([]);
+    }
   });
 });
 
@@ -186,6 +240,7 @@ describe('/docs', () => {
       [
         'GET /healthz',
         'GET /metrics',
+        'GET /metrics/fleet',
         'GET /readyz',
         'GET /status',
         'GET /task/{task_id}',
@@ -201,6 +256,14 @@ describe('/docs', () => {
         'GET /api/agents',
         'GET /api/agents/{agent_id}',
         'GET /api/queues',
+        'POST /api/queues/{task_type}/pause',
+        'POST /api/queues/{task_type}/resume',
+        'POST /api/queues/{task_type}/drain',
+        'POST /api/tasks/{task_id}/cancel',
+        'POST /api/tasks/{task_id}/retry',
+        'DELETE /api/agents/{agent_id}',
+        'GET /api/history',
+        'GET /api/worker',
       ].sort(),
     );
     for (const { route, codes } of routes) {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTask } from '@afm/shared/db/tasks';
 import { recordOutcome } from '@afm/shared/db/tasks';
+import type { TaskOutcome } from '@afm/shared/queues';
 import { startApiHarness, type ApiHarness } from './harness.js';
 
 let h: ApiHarness;
@@ -34,11 +35,7 @@ const newPoll = (capabilities: Record<string, { version: number }>, extra: Recor
 });
 
 /** Puts the result into Postgres as the worker would (no worker runs in this file). */
-async function persist(
-  taskId: string,
-  outcome: { state: 'completed'; result: Record<string, unknown> } | { state: 'failed'; error: string },
-  agentId: string | null = null,
-) {
+async function persist(taskId: string, outcome: TaskOutcome, agentId: string | null = null) {
   await recordOutcome(h.deps.db, { task_id: taskId, outcome, finished_at: Date.now(), agent_id: agentId, claimed_at: null });
   await h.deps.dispatch.finishTask(taskId, 60);
 }
@@ -163,7 +160,7 @@ describe('GET /task/:id (docs/protocol.md)', () => {
     await post('/task', done);
     await post('/task', failed);
     await persist(done.task_id, { state: 'completed', result: { ms: 12 } });
-    await persist(failed.task_id, { state: 'failed', error: 'timeout' });
+    await persist(failed.task_id, { state: 'failed', error: 'timeout', cause: 'agent_error' });
     const doneView = (await get(`/task/${done.task_id}`)).json();
     expect(doneView).toEqual({
       ...done,
@@ -294,7 +291,9 @@ describe('POST /tasks/response (docs/protocol.md)', () => {
       expect(again.body).toBe('');
       await persist(
         task.task_id,
-        'task_data' in outcome ? { state: 'completed', result: outcome.task_data } : { state: 'failed', error: outcome.task_error },
+        'task_data' in outcome
+          ? { state: 'completed', result: outcome.task_data }
+          : { state: 'failed', error: outcome.task_error, cause: 'agent_error' },
         agentId,
       );
       // In Postgres (Redis keeps a tombstone), and once Redis forgot the task altogether.
@@ -322,7 +321,7 @@ describe('POST /tasks/response (docs/protocol.md)', () => {
     expectError(await post('/tasks/response', { protocol: 1, task_id: waiting.task_id, task_error: 'x' }), 400, 'AFM_ERR_TASK_NOT_CLAIMED');
     const { task } = await claimedTask();
     await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_error: 'failed' });
-    await persist(task.task_id, { state: 'failed', error: 'failed' });
+    await persist(task.task_id, { state: 'failed', error: 'failed', cause: 'agent_error' });
     // Even after Redis forgot the task, Postgres knows it is finished.
     await h.deps.dispatch.redis.del(h.deps.dispatch.keys.task(task.task_id));
     expectError(await post('/tasks/response', { protocol: 1, task_id: task.task_id, task_data: {} }), 400, 'AFM_ERR_TASK_FINISHED');

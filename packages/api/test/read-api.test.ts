@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordOutcome } from '@afm/shared/db/tasks';
 import { syncAgents, syncClaims } from '@afm/worker/services/sync.service';
 import { LIST_DATA_BYTES } from '@afm/shared/ops/tasks';
+import { buildApp } from '../src/app.js';
+import { openApiDeps } from '../src/deps.js';
 import { startApiHarness, type ApiHarness } from './harness.js';
 
 let h: ApiHarness;
@@ -54,6 +56,30 @@ beforeAll(async () => {
 });
 
 describe('GET /api/tasks', () => {
+  it('filters by location and by posting time', async () => {
+    const located = {
+      task_id: randomUUID(),
+      test_id: randomUUID(),
+      task_type: `${type}-located`,
+      task_version: 1,
+      task_data: {},
+      task_location: { country: 'se' },
+    };
+    expect((await h.app.inject({ method: 'POST', url: '/task', ...json(located) })).statusCode).toBe(200);
+    const inSweden = await get('/api/tasks?country=se');
+    expect(inSweden.body.items.map((task: { task_id: string }) => task.task_id)).toEqual([located.task_id]);
+    const posted = Date.parse(inSweden.body.items[0].posted_at);
+    const after = await get(`/api/tasks?test_id=${located.test_id}&posted_after=${new Date(posted).toISOString()}`);
+    expect(after.body.items.map((task: { task_id: string }) => task.task_id)).toEqual([located.task_id]);
+    const before = await get(`/api/tasks?posted_before=${new Date(posted).toISOString()}&limit=500`);
+    expect(before.body.items.map((task: { task_id: string }) => task.task_id)).not.toContain(located.task_id);
+    expect(before.body.items.length).toBeGreaterThan(0);
+    const bad = await get('/api/tasks?posted_after=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/posted_after/);
+    expect((await get('/api/tasks?country=SWE')).status).toBe(400);
+  });
+
   it('lists newest first, a page at a time, with a cursor', async () => {
     const first = await get(`/api/tasks?test_id=${testId}&limit=3`);
     expect(first.status).toBe(200);
@@ -126,15 +152,32 @@ describe('GET /api/tasks/:id and /api/tests/:id', () => {
       task_version: 1,
       task_data: { n: 0 },
       state: 'completed',
-      result: { ok: true },
-      error: null,
+      task_result: { ok: true },
+      task_completed: expect.stringMatching(/\+00:00$/),
+      task_attempts: expect.any(Number),
       agent_id: agentId,
       posted_at: expect.stringMatching(/\+00:00$/),
       claimed_at: expect.any(String),
       finished_at: expect.any(String),
+      stored_at: expect.stringMatching(/\+00:00$/),
     });
+    expect(body).not.toHaveProperty('task_error');
     expect((await get(`/api/tasks/${randomUUID()}`)).status).toBe(404);
     expect((await get('/api/tasks/nope')).status).toBe(400);
+  });
+
+  it('is one shape: every field of GET /task/<id>, the same, in /api/tasks, /api/tasks/<id> and /api/tests/<id>', async () => {
+    for (const id of [ids[0], ids[6]]) {
+      const protocol = (await get(`/task/${id}`)).body;
+      const pick = (view: Record<string, unknown>) => Object.fromEntries(Object.keys(protocol).map((key) => [key, view[key]]));
+      expect(pick((await get(`/api/tasks/${id}`)).body)).toEqual(protocol);
+      const listed = (await get(`/api/tasks?test_id=${testId}&limit=50`)).body.items.find(
+        (task: { task_id: string }) => task.task_id === id,
+      );
+      expect(pick(listed)).toEqual(protocol);
+      const inRun = (await get(`/api/tests/${testId}`)).body.tasks.find((task: { task_id: string }) => task.task_id === id);
+      expect(pick(inRun)).toEqual(protocol);
+    }
   });
 
   it('shows a test run with its summary, oldest task first', async () => {
@@ -190,6 +233,27 @@ describe('GET /api/agents, /api/agents/:id, /api/queues, /api/summary', () => {
     expect(summary.agents.active).toBeGreaterThanOrEqual(1);
     expect(summary.tasks.waiting).toBeGreaterThanOrEqual(5);
     expect(summary.events.posted).toBeGreaterThanOrEqual(7);
+  });
+
+  it('shows the queues with Postgres unreachable: active agents unknown (null)', async () => {
+    const deps = await openApiDeps({ ...h.env.config, DATABASE_URI: 'postgres://afm@127.0.0.1:1/afm' }, h.env.logger);
+    const app = await buildApp(deps);
+    try {
+      const response = await app.inject({ method: 'GET', url: '/api/queues' });
+      expect(response.statusCode, response.body).toBe(200);
+      const queues = response.json().filter((q: { task_type: string }) => q.task_type === type);
+      expect(queues).toEqual([
+        expect.objectContaining({ task_version: 1, waiting: 2, active_agents: null, no_capable_agent: null }),
+        expect.objectContaining({ task_version: 2, waiting: 3, active_agents: null, no_capable_agent: null }),
+      ]);
+      // With Postgres up, the same queues' agents are known.
+      expect((await get('/api/queues')).body.find((q: { task_type: string }) => q.task_type === type)).toMatchObject({
+        active_agents: expect.any(Number),
+      });
+    } finally {
+      await app.close();
+      await deps.close();
+    }
   });
 });
 

@@ -76,6 +76,7 @@ describe('authentication', () => {
     ['GET', '/api/tasks', 'admin'],
     ['GET', '/api/summary', 'admin'],
     ['GET', '/metrics', 'admin'],
+    ['GET', '/metrics/fleet', 'admin'],
     ['GET', '/docs/json', 'admin'],
   ];
 

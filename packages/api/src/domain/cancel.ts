@@ -6,6 +6,7 @@
 import { AfmError } from '@afm/shared/errors';
 import type { z } from 'zod';
 import type { CancelResponse } from '@afm/shared/protocol';
+import type { FailureCause } from '@afm/shared/dispatch/states';
 import { taskQueueName, type TaskOutcome } from '@afm/shared/queues';
 import { isoUtc } from '@afm/shared/time';
 import { taskOptionsOf } from '@afm/shared/db/tasks';
@@ -13,7 +14,9 @@ import type { ApiDeps } from '../deps.js';
 import { guard } from './storage.js';
 
 const CANCELLED = 'cancelled';
-const isCancel = (outcome: TaskOutcome | null) => outcome?.state === 'failed' && outcome.error === CANCELLED;
+/** A failure by cancellation; an agent may post task_error "cancelled" too, so the cause decides (the text, for failures from before causes). */
+const wasCancelled = (cause: FailureCause | null, error: string | null) => (cause === null ? error === CANCELLED : cause === 'cancelled');
+const isCancel = (outcome: TaskOutcome | null) => outcome?.state === 'failed' && wasCancelled(outcome.cause, outcome.error);
 
 export async function cancelTask(
   deps: Pick<ApiDeps, 'tasks' | 'dispatch' | 'logger'>,
@@ -24,7 +27,7 @@ export async function cancelTask(
   const cancelled = (at: number | Date) => ({ task_id: taskId, task_failed: isoUtc(at), task_error: CANCELLED }) as const;
   const finished = () => new AfmError('AFM_ERR_TASK_FINISHED_CONFLICT', `task ${taskId} is finished already; it stays as it is`);
   if (task.finished_at) {
-    if (task.state === 'failed' && task.error === CANCELLED) return cancelled(task.finished_at);
+    if (task.state === 'failed' && wasCancelled(task.failure, task.error)) return cancelled(task.finished_at);
     throw finished();
   }
   const queue = taskQueueName(task.task_type, task.task_version, taskOptionsOf(task).task_location);
@@ -38,14 +41,15 @@ export async function cancelTask(
     if (reply.state === 'done') {
       // Postgres has the outcome since it was read above.
       const stored = await guard('Postgres', () => deps.tasks.find(taskId));
-      if (stored?.finished_at && stored.state === 'failed' && stored.error === CANCELLED) return cancelled(stored.finished_at);
+      if (stored?.finished_at && stored.state === 'failed' && wasCancelled(stored.failure, stored.error))
+        return cancelled(stored.finished_at);
     }
     throw finished();
   }
   try {
     await deps.dispatch.submitResult({
       task_id: taskId,
-      outcome: { state: 'failed', error: CANCELLED },
+      outcome: { state: 'failed', error: CANCELLED, cause: 'cancelled' },
       finished_at: now,
       agent_id: reply.agentId,
       claimed_at: reply.claimedAt,

@@ -30,7 +30,9 @@ export async function postResult(deps: Deps, post: ResultPost, { boundAgent }: {
   if ('task_data' in post) assertSize('body.task_data', post.task_data, deps.config.RESULT_LIMIT);
   else assertSize('body.task_error', post.task_error, deps.config.RESULT_LIMIT);
   const outcome: TaskOutcome =
-    'task_data' in post ? { state: 'completed', result: post.task_data } : { state: 'failed', error: post.task_error };
+    'task_data' in post
+      ? { state: 'completed', result: post.task_data }
+      : { state: 'failed', error: post.task_error, cause: 'agent_error' };
   const now = Date.now();
   const settle = (holder: string | undefined) =>
     guard('Redis', () =>
@@ -118,8 +120,12 @@ async function isRepeat(
     ({ first, agentId } = reply);
   } else if (reply.state === 'done') {
     const task = await guard('Postgres', () => deps.tasks.find(taskId));
-    if (!task?.finished_at || task.agent_id === null) return false;
-    first = task.state === 'completed' ? { state: 'completed', result: task.result ?? {} } : { state: 'failed', error: task.error ?? '' };
+    // Failed by AFM (a timeout or silence keeps the agent's id): no agent's outcome to repeat.
+    if (!task?.finished_at || task.agent_id === null || (task.failure ?? 'agent_error') !== 'agent_error') return false;
+    first =
+      task.state === 'completed'
+        ? { state: 'completed', result: task.result ?? {} }
+        : { state: 'failed', error: task.error ?? '', cause: task.failure };
     agentId = task.agent_id;
   } else {
     return false;

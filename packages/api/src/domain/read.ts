@@ -12,26 +12,25 @@ import type { AgentDetail, AgentListQuery, NewTask, Summary, TaskDetail, TaskLis
 import { isoUtc } from '@afm/shared/time';
 import type { ApiDeps } from '../deps.js';
 import { postTask } from './post-task.js';
+import { toTaskView } from './read-task.js';
 import { guard } from './storage.js';
 
 type Deps = Pick<ApiDeps, 'db' | 'tasks' | 'dispatch' | 'config' | 'logger'>;
 
 const time = (date: Date | null) => (date ? isoUtc(date) : null);
 
-function taskDetail(task: Task): Omit<TaskDetail, 'live_state'> {
+/** A task as every reader sees it: GET /task's view, with the operator's fields (read-api.ts TaskDetail). */
+export function taskDetail(task: Task): Omit<TaskDetail, 'live_state'> {
   return {
-    task_id: task.id,
-    test_id: task.test_id,
-    task_type: task.task_type,
-    task_version: task.task_version,
-    task_data: task.task_data,
+    ...toTaskView(task),
     state: task.state,
     posted_at: isoUtc(task.posted_at),
     claimed_at: time(task.claimed_at),
     finished_at: time(task.finished_at),
+    stored_at: time(task.stored_at),
+    failure: task.state === 'failed' ? task.failure : null,
     agent_id: task.agent_id,
-    result: task.result,
-    error: task.error,
+    task_attempts: task.attempts,
   };
 }
 
@@ -88,15 +87,16 @@ export async function readQueues(deps: Deps) {
 }
 
 export async function readSummary(deps: Deps): Promise<z.infer<typeof Summary>> {
-  const [queues, active, known] = await Promise.all([
-    guard('Redis', () => listQueues(deps)),
+  // Queue states alone (Redis): the summary has no use for the agents per queue, which cost Postgres.
+  const [states, active, known] = await Promise.all([
+    guard('Redis', () => deps.dispatch.queueStates()),
     guard('Redis', () => deps.dispatch.countActiveAgents()),
     guard('Redis', () => deps.dispatch.countKnownAgents()),
   ]);
-  const sum = (pick: (queue: (typeof queues)[number]) => number) => queues.reduce((total, queue) => total + pick(queue), 0);
+  const sum = (pick: (state: (typeof states)[number]) => number) => states.reduce((total, state) => total + pick(state), 0);
   return {
     agents: { active, known },
-    tasks: { waiting: sum((q) => q.waiting), in_progress: sum((q) => q.in_progress) },
+    tasks: { waiting: sum((q) => q.waiting), in_progress: sum((q) => q.inProgress) },
     events: Object.fromEntries(QUEUE_EVENTS.map((event) => [event, sum((q) => q.events[event])])),
   };
 }

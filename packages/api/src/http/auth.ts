@@ -35,3 +35,24 @@ export function requireRole(tokens: Tokens, role: Role): onRequestHookHandler {
     done();
   };
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Browsers may send a form or a `no-cors` fetch to any site, and AFM reads any body as JSON, so
+ * without this a page an operator has open could drive the admin API while authentication is off.
+ * Writes from a browser must come from the replica's own origin (the dashboard): `Sec-Fetch-Site`
+ * says so in every current browser, `Origin` in older ones. Clients that are not browsers send
+ * neither and pass.
+ */
+export const refuseCrossSite: onRequestHookHandler = (request, _reply, done) => {
+  if (SAFE_METHODS.has(request.method)) return done();
+  const site = request.headers['sec-fetch-site'];
+  const origin = request.headers.origin;
+  let foreign = site !== undefined && site !== 'same-origin' && site !== 'none';
+  if (site === undefined && origin !== undefined) {
+    foreign = !URL.canParse(origin) || new URL(origin).host !== request.headers.host;
+  }
+  if (foreign) return done(new AfmError('AFM_ERR_FORBIDDEN', 'a write to /api from a page of another origin is refused'));
+  done();
+};

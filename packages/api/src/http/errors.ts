@@ -6,6 +6,8 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AfmError, isAfmError, isStorageUnavailable, unavailable, type ErrorCode } from '@afm/shared/errors';
 import type { ErrorBody } from '@afm/shared/protocol';
+import { OutageLog } from '@afm/shared/log-throttle';
+import type { Logger } from '@afm/shared/logger';
 import { validate } from '@afm/shared/validation';
 import type { z } from 'zod';
 
@@ -44,14 +46,21 @@ export function toAfmError(error: FastifyError | Error): AfmError {
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
+  // During an outage every request answers 503: one line with the stack, then a count a minute.
+  const outage = new OutageLog(app.log as Logger, 'Storage (requests answered 503)');
+  app.addHook('onResponse', async (_request, reply) => {
+    if (reply.statusCode < 500) outage.recovered();
+  });
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const afmError = toAfmError(error);
     if (afmError.statusCode >= 500 && afmError.cause === undefined && afmError.code === 'AFM_ERR_UNAVAILABLE') {
       // Load shed by AFM itself (busy): the client retries; nothing is wrong with storage or code.
       request.log.debug({ code: afmError.code, reason: afmError.message }, 'request shed');
+    } else if (afmError.code === 'AFM_ERR_UNAVAILABLE') {
+      request.log.debug({ code: afmError.code, reason: afmError.message }, 'request answered 503');
+      outage.error(afmError.cause instanceof Error ? afmError.cause : afmError);
     } else if (afmError.statusCode >= 500) {
-      const level = afmError.code === 'AFM_ERR_UNAVAILABLE' ? 'warn' : 'error';
-      request.log[level]({ err: afmError.cause ?? afmError, code: afmError.code }, afmError.message);
+      request.log.error({ err: afmError.cause ?? afmError, code: afmError.code }, afmError.message);
     } else {
       request.log.debug({ code: afmError.code, reason: afmError.message }, 'request refused');
     }

@@ -9,9 +9,10 @@ export const statusRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
   app.get('/status', {
     schema: {
       summary: 'Active agents and waiting tasks; 503 when Redis or Postgres is unreachable',
+      operationId: 'getStatus',
       tags: ['protocol v1'],
       security: [],
-      response: { 200: StatusResponse, ...errorResponses(500, 503) },
+      response: { 200: StatusResponse, ...errorResponses(400, 500, 503) },
     },
     handler: async () => getStatus(deps),
   });
