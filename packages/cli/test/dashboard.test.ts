@@ -141,7 +141,7 @@ describe('dashboard', () => {
       await db.destroy();
     }
     await page.goto(`${api.url}/dashboard`);
-    await page.click('#task-filter button[data-state="completed"]');
+    await page.selectOption('#task-filter select[name="state"]', 'completed');
     await page.locator('#tasks tbody tr').nth(24).waitFor();
     expect(await page.locator('#tasks tbody tr').count()).toBe(25);
     const firstPage = await page.locator('#tasks tbody tr td:first-child').allTextContents();
