@@ -40,8 +40,8 @@ describe('slamon-afm queues', () => {
       expect.objectContaining({ task_version: 2, waiting: 1, in_progress: 0 }),
     ]);
     const table = await afm('queues');
-    expect(table.out).toMatch(/^TYPE\s+VERSION\s+WAITING\s+IN PROGRESS\s+OLDEST\s+PAUSED/m);
-    expect(table.out).toMatch(new RegExp(`^${type}\\s+1\\s+2\\s+1\\s+\\d+s\\s+no`, 'm'));
+    expect(table.out).toMatch(/^TYPE\s+VERSION\s+LOCATION\s+WAITING\s+IN PROGRESS\s+OLDEST\s+PAUSED/m);
+    expect(table.out).toMatch(new RegExp(`^${type}\\s+1\\s+-\\s+2\\s+1\\s+\\d+s\\s+no`, 'm'));
   });
 
   it('pauses and resumes a type: paused tasks wait, posting still works', async () => {
@@ -65,11 +65,25 @@ describe('slamon-afm queues', () => {
     const [held] = await poll(api.url, [type], 1);
     const drained = await afm('queues', 'drain', type, '--reason', 'check retired', '--json');
     expect(drained.code).toBe(0);
-    expect(Object.values(drained.json().drained)).toEqual([2]);
+    expect(drained.json()).toEqual({ queues: [{ task_type: type, task_version: 1, location: null, drained: 2 }] });
     for (const task of tasks.filter((t) => t.task_id !== held!.task_id)) {
       const failed = await waitFor(async () => (await view(task.task_id)).task_failed && view(task.task_id), { what: 'drained task' });
       expect(failed.task_error).toBe('check retired');
     }
+    // Told from other failures: tasks list --failure, and the failure in tasks show and list.
+    const listed = (await afm('tasks', 'list', '--type', type, '--failure', 'drained', '--json')).json() as {
+      items: { task_id: string }[];
+    };
+    expect(listed.items.map((task) => task.task_id).sort()).toEqual(
+      tasks
+        .filter((t) => t.task_id !== held!.task_id)
+        .map((t) => t.task_id)
+        .sort(),
+    );
+    expect((await afm('tasks', 'show', listed.items[0]!.task_id)).out).toMatch(/^failure\s+drained$/m);
+    expect((await afm('tasks', 'list', '--type', type)).out).toMatch(/failed \(drained\)/);
+    const badFailure = await afm('tasks', 'list', '--failure', 'lost');
+    expect([badFailure.code, badFailure.err]).toEqual([2, expect.stringMatching(/--failure .*agent_error/)]);
     expect((await call(api.url, 'POST', '/tasks/response', { protocol: 1, task_id: held!.task_id, task_data: {} })).status).toBe(200);
   });
 
@@ -91,7 +105,9 @@ describe('slamon-afm tasks', () => {
     await waitFor(async () => (await view(claimed!.task_id)).task_completed, { what: 'the result' });
 
     const shown = await afm('tasks', 'show', claimed!.task_id, '--json');
-    expect(shown.json()).toMatchObject({ id: claimed!.task_id, state: 'completed', result: { ms: 5 }, test_id: testId });
+    expect(shown.json()).toMatchObject({ task_id: claimed!.task_id, state: 'completed', task_result: { ms: 5 }, test_id: testId });
+    // One shape: what GET /api/tasks/<id> returns.
+    expect(shown.json()).toEqual((await call(api.url, 'GET', `/api/tasks/${claimed!.task_id}`)).body);
     expect((await afm('tasks', 'show', claimed!.task_id)).out).toMatch(/^state\s+completed$/m);
 
     const first = (await afm('tasks', 'list', '--test', testId, '--limit', '3', '--json')).json();
@@ -99,13 +115,21 @@ describe('slamon-afm tasks', () => {
     const second = (await afm('tasks', 'list', '--test', testId, '--limit', '3', '--cursor', first.next_cursor, '--json')).json();
     expect(second.items).toHaveLength(2);
     expect(second.next_cursor).toBeNull();
-    const all = [...first.items, ...second.items].map((task: { id: string }) => task.id);
+    const all = [...first.items, ...second.items].map((task: { task_id: string }) => task.task_id);
     expect(new Set(all)).toEqual(new Set(tasks.map((task) => task.task_id)));
     expect(all).toEqual([...tasks].reverse().map((task) => task.task_id)); // newest first
 
     const waiting = (await afm('tasks', 'list', '--type', type, '--state', 'waiting', '--json')).json();
     expect(waiting.items).toHaveLength(4);
     expect((await afm('tasks', 'list', '--state', 'done')).code).toBe(2);
+    const newest = first.items[0] as { task_id: string; posted_at: string };
+    const ids = (page: { items: { task_id: string }[] }) => page.items.map((task) => task.task_id);
+    expect(ids((await afm('tasks', 'list', '--test', testId, '--since', newest.posted_at, '--json')).json())).toEqual([newest.task_id]);
+    expect(ids((await afm('tasks', 'list', '--test', testId, '--until', newest.posted_at, '--json')).json())).toHaveLength(4);
+    const badTime = await afm('tasks', 'list', '--since', 'yesterday');
+    expect(badTime.code).toBe(2);
+    expect(badTime.err).toMatch(/--since must be an ISO 8601 time/);
+    expect((await afm('tasks', 'list', '--country', 'Finland')).err).toMatch(/--country must be a two-letter country code/);
     expect((await afm('tasks', 'show', 'not-a-uuid')).code).toBe(2);
     const missing = await afm('tasks', 'show', randomUUID());
     expect(missing.code).toBe(1);
@@ -128,13 +152,13 @@ describe('slamon-afm agents', () => {
       max_tasks: 1,
     });
     const agent = await waitFor(
-      async () => (await afm('agents', 'list', '--active', '--json')).json().items.find((a: { id: string }) => a.id === agentId),
+      async () =>
+        (await afm('agents', 'list', '--active', '--json')).json().items.find((a: { agent_id: string }) => a.agent_id === agentId),
       { what: 'the agent in Postgres' },
     );
     expect(agent).toMatchObject({
       name: 'helsinki-1',
-      country: 'FI',
-      region: '18',
+      location: { country: 'FI', region: '18' },
       active: true,
       capabilities: [{ task_type: type, task_version: 1 }],
     });
@@ -143,7 +167,9 @@ describe('slamon-afm agents', () => {
     });
     const shown = (await afm('agents', 'show', agentId, '--json')).json();
     expect(shown.held).toHaveLength(1);
-    expect((await afm('agents', 'list', '--no-active', '--json')).json().items.some((a: { id: string }) => a.id === agentId)).toBe(false);
+    expect(
+      (await afm('agents', 'list', '--no-active', '--json')).json().items.some((a: { agent_id: string }) => a.agent_id === agentId),
+    ).toBe(false);
     expect((await afm('agents')).out).toMatch(new RegExp(`^${agentId}\\s+helsinki-1\\s+yes\\s+FI/18`, 'm'));
   });
 
@@ -155,7 +181,7 @@ describe('slamon-afm agents', () => {
     await poll(api.url, [type], 1, agentId);
     const dropped = await afm('agents', 'drop', agentId, '--json');
     expect(dropped.code).toBe(0);
-    expect(dropped.json()).toEqual({ dropped: agentId, failedTasks: 1 });
+    expect(dropped.json()).toEqual({ agent_id: agentId, failed_tasks: 1 });
     const failed = await waitFor(async () => (await view(task.task_id)).task_failed && view(task.task_id), { what: 'the failure' });
     expect(failed.task_error).toMatch(/^agent dropped by an operator/);
     expect((await call(api.url, 'POST', '/tasks/response', { protocol: 1, task_id: task.task_id, task_data: {} })).status).toBe(400);
@@ -178,6 +204,37 @@ describe('unreachable storage', () => {
     expect(postgres.code).toBe(1);
     expect(postgres.err).toMatch(/cannot reach Postgres at postgres:\/\/afm:\*\*\*@127\.0\.0\.1:1\/afm/);
     expect(postgres.err).not.toContain('secret');
+  });
+
+  it('runs the queue commands on Redis alone: Postgres down, active agents are unknown', async () => {
+    const type = `n-${randomUUID().slice(0, 6)}`;
+    await call(api.url, 'POST', '/task', newTask(type));
+    const down = ['--database-uri', 'postgres://afm:secret@127.0.0.1:1/afm'];
+    const listed = await afm('queues', '--json', ...down);
+    expect(listed.code, listed.err).toBe(0);
+    expect(listed.json().find((q: { task_type: string }) => q.task_type === type)).toMatchObject({
+      waiting: 1,
+      active_agents: null,
+      no_capable_agent: null,
+    });
+    const table = await afm('queues', ...down);
+    expect(table.code).toBe(0);
+    expect(table.err).toContain('Postgres cannot be reached: active agents unknown');
+    expect((await afm('queues', 'pause', type, ...down)).code).toBe(0);
+    expect((await afm('queues', '--json')).json().find((q: { task_type: string }) => q.task_type === type).paused).toBe(true);
+    expect((await afm('queues', 'resume', type, ...down)).code).toBe(0);
+    const drained = await afm('queues', 'drain', type, '--reason', 'gone', '--json', ...down);
+    expect(drained.code, drained.err).toBe(0);
+    expect(drained.json().queues.map((q: { drained: number }) => q.drained)).toEqual([1]);
+  });
+
+  it('warns of tasks that wait with no active agent able to run them', async () => {
+    const type = `w-${randomUUID().slice(0, 6)}`;
+    await call(api.url, 'POST', '/task', newTask(type));
+    const listed = await afm('queues');
+    expect(listed.code).toBe(0);
+    expect(listed.err).toContain(`warning: 1 task(s) of ${type} v1 wait with no active agent able to run them`);
+    expect(listed.out).toMatch(new RegExp(`^${type}\\s+1\\s+-\\s+1\\s+0\\s+\\d+s\\s+no\\s+1\\s+0\\s+0\\s+0$`, 'm'));
   });
 });
 
@@ -209,5 +266,100 @@ describe('admin token (issue 8)', () => {
     // Without admin tokens (agents' only, say) the CLI's boundary is the storage credentials alone.
     expect((await runAfm(env.config, ['queues', 'pause', type], { AGENT_TOKENS: 'agent-token-0123456789abc' })).code).toBe(0);
     expect((await runAfm(env.config, ['queues', 'resume', type], { AGENT_TOKENS: 'agent-token-0123456789abc' })).code).toBe(0);
+  });
+});
+
+describe('--url: the same commands through the admin API (issue 15)', () => {
+  const TOKEN = 'cli-url-admin-token-0123456789';
+  const bpms = { authorization: 'Bearer cli-url-bpms-token-0123456789' };
+  const agent = { authorization: 'Bearer cli-url-agent-token-0123456789' };
+  let own: TestEnv;
+  let replica: ApiServer;
+  let ownWorker: { close(): Promise<void> };
+  beforeAll(async () => {
+    own = await createTestEnv('admin-url', {
+      ADMIN_TOKENS: TOKEN,
+      BPMS_TOKENS: 'cli-url-bpms-token-0123456789',
+      AGENT_TOKENS: 'cli-url-agent-token-0123456789',
+    });
+    replica = await startReplica(own.config, own.logger);
+    ownWorker = await startInProcessWorker(own.config, own.logger);
+  });
+  afterAll(async () => {
+    await replica.close();
+    await ownWorker.close();
+    await own.cleanup();
+  });
+
+  // No storage credentials at all: every store the command could reach directly is a closed port.
+  const remote = (argv: string[], vars: Record<string, string> = {}) =>
+    runAfm(own.config, argv, {
+      DATABASE_URI: 'postgres://nobody:secret@127.0.0.1:9/none',
+      REDIS_URL: 'redis://127.0.0.1:9',
+      AFM_URL: replica.url,
+      AFM_TOKEN: TOKEN,
+      ...vars,
+    });
+  const admin = { authorization: `Bearer ${TOKEN}` };
+  const viewOwn = async (id: string) => (await call(replica.url, 'GET', `/api/tasks/${id}`, undefined, admin)).body;
+
+  it('queues, pause, resume and drain work with an admin token alone', async () => {
+    const type = `u-${randomUUID().slice(0, 6)}`;
+    const tasks = [newTask(type), newTask(type)];
+    for (const task of tasks) await call(replica.url, 'POST', '/task', task, bpms);
+    const paused = await remote(['queues', 'pause', type, '--json']);
+    expect(paused.code, paused.err).toBe(0);
+    expect(paused.json()).toEqual({ paused: true, queues: [{ task_type: type, task_version: 1, location: null }] });
+    const listed = (await remote(['queues', '--json'])).json().find((q: { task_type: string }) => q.task_type === type);
+    expect(listed).toMatchObject({ paused: true, waiting: 2 });
+    expect((await remote(['queues', 'resume', type])).out).toBe(`resumed ${type} v1\n`);
+    const drained = await remote(['queues', 'drain', type, '--reason', 'moved', '--json']);
+    expect(drained.json().queues[0].drained).toBe(2);
+    await waitFor(async () => (await viewOwn(tasks[0]!.task_id)).task_error === 'moved', { what: 'the drained task in Postgres' });
+  });
+
+  it('tasks show, cancel and retry print what the API returns', async () => {
+    const task = newTask(`u-${randomUUID().slice(0, 6)}`);
+    await call(replica.url, 'POST', '/task', task, bpms);
+    // Times go to the API as ISO 8601.
+    const since = await remote(['tasks', 'list', '--since', new Date(Date.now() - 60_000).toISOString(), '--state', 'waiting', '--json']);
+    expect(since.code, since.err).toBe(0);
+    expect(since.json().items.map((t: { task_id: string }) => t.task_id)).toContain(task.task_id);
+    const shown = await remote(['tasks', 'show', task.task_id, '--json']);
+    expect(shown.json()).toEqual(await viewOwn(task.task_id));
+    const cancelled = await remote(['tasks', 'cancel', task.task_id, '--json']);
+    expect(cancelled.json()).toMatchObject({ task_id: task.task_id, task_error: 'cancelled' });
+    await waitFor(async () => (await viewOwn(task.task_id)).finished_at, { what: 'the cancellation in Postgres' });
+    const again = randomUUID();
+    const retried = await remote(['tasks', 'retry', task.task_id, '--as', again, '--json']);
+    expect(retried.code, retried.err).toBe(0);
+    expect(retried.json()).toMatchObject({ task_id: again, retry_of: task.task_id, test_id: task.test_id, state: 'waiting' });
+    expect((await remote(['tasks', 'show', again])).out).toMatch(/^state\s+waiting$/m);
+    // Not finished: a retry is refused, with the API's message.
+    const refused = await remote(['tasks', 'retry', again]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/409 from AFM: .*only a finished task can be retried/);
+  });
+
+  it('agents list and drop', async () => {
+    const type = `u-${randomUUID().slice(0, 6)}`;
+    const agentId = randomUUID();
+    await call(replica.url, 'POST', '/task', newTask(type), bpms);
+    await poll(replica.url, [type], 1, agentId, agent);
+    await waitFor(async () => (await remote(['agents', '--json'])).json().items.some((a: { agent_id: string }) => a.agent_id === agentId), {
+      what: 'the agent in Postgres',
+    });
+    expect((await remote(['agents', 'drop', agentId, '--json'])).json()).toEqual({ agent_id: agentId, failed_tasks: 1 });
+  });
+
+  it('a missing or wrong token is a usage error (2); an unreachable AFM a runtime one (1)', async () => {
+    const missing = await remote(['queues'], { AFM_TOKEN: '' });
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/401 from AFM: this route needs a admin token/);
+    expect((await remote(['queues', '--token', 'not-the-token-0123456789'])).code).toBe(2);
+    const down = await remote(['queues', '--url', 'http://127.0.0.1:9']);
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/cannot reach AFM at http:\/\/127\.0\.0\.1:9/);
+    expect((await remote(['queues', '--url', 'not a url'])).code).toBe(2);
   });
 });

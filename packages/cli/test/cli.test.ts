@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import { MIGRATIONS } from '@afm/shared/db/migrate';
 import { createDb } from '@afm/shared/db/connect';
 import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
+import { createRedis } from '@afm/shared/redis';
+import { colorsFor } from '../src/cli.js';
 import { runAfm } from './support/run-cli.js';
 import { call, newTask, poll } from './support/client.js';
 import { configEnv, freePort, spawnAfm, spawnReplica } from './support/topology.js';
@@ -19,12 +22,12 @@ afterAll(() => env.cleanup());
 
 const run = (argv: string[], vars: Record<string, string> = {}) => runAfm(env.config, argv, vars);
 
-const tables = async () => {
+const tables = async ({ kysely = false } = {}) => {
   const db = createDb(env.config.DATABASE_URI, { max: 1 });
   try {
     const rows = await sql<{
       tablename: string;
-    }>`select tablename from pg_tables where schemaname = 'public' and tablename not like 'kysely%' order by 1`.execute(db);
+    }>`select tablename from pg_tables where schemaname = 'public' and (${kysely} or tablename not like 'kysely%') order by 1`.execute(db);
     return rows.rows.map((row) => row.tablename);
   } finally {
     await db.destroy();
@@ -56,6 +59,63 @@ describe('slamon-afm', () => {
       const result = await run([...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);
       expect(result.out).toContain('slamon-afm');
+      // Option values are named, and the global flags are listed once, in the overview (issue 15).
+      expect(result.out, command.join(' ')).not.toContain('#0');
+      expect((result.out.match(/Postgres URL/g) ?? []).length, command.join(' ')).toBe(command.length === 0 ? 1 : 0);
+      if (command.length > 0) expect(result.out.replace(/\s+/g, ' '), command.join(' ')).toContain('see slamon-afm --help');
+    }
+  });
+
+  it('lists the global flags in the overview and names what each option and argument takes (issue 15)', async () => {
+    const overview = (await run(['--help'])).out;
+    expect(overview).toMatch(/^Global options$/m);
+    expect(overview).toMatch(/^ {2}-c,--config FILE +Configuration file/m);
+    expect(overview).toMatch(/^ {2}--database-uri URL +Postgres URL/m);
+    expect(overview).toMatch(/^ {2}-s,--set KEY=VALUE +Set any configuration key/m);
+    expect(overview).toContain('slamon-afm queues drain [--json] [--token TOKEN] [--url URL] [--reason TEXT] [--version N] <TYPE>');
+    expect(overview).toContain('slamon-afm start [HOST] [PORT]');
+    const drain = (await run(['queues', 'drain', '--help'])).out;
+    expect(drain).toMatch(/^ {2}--reason TEXT +Required: task_error/m);
+    expect(drain).not.toMatch(/--database-uri URL|--queue-prefix PREFIX/);
+  });
+
+  it('colours help only where conventional: not when piped, not with NO_COLOR, always with FORCE_COLOR (issue 15)', async () => {
+    // A terminal type that asks for colour, with stdout a pipe: clipanion's own default coloured this.
+    const piped = async (vars: Record<string, string>) => {
+      const proc = spawnAfm(['--help'], { PATH: process.env.PATH, TERM: 'xterm-256color', ...vars });
+      expect(await proc.exited).toBe(0);
+      return proc.output();
+    };
+    expect(await piped({})).not.toContain('\x1b[');
+    expect(await piped({ FORCE_COLOR: '1' })).toContain('\x1b[');
+    expect((await run(['queues', 'drain', '--help'], { FORCE_COLOR: '1' })).out).toContain('\x1b[1m');
+    expect((await run(['queues', 'drain', '--help'])).out).not.toContain('\x1b[');
+    const terminal = { isTTY: true } as unknown as NodeJS.WritableStream;
+    expect(colorsFor(terminal, {})).toBe(true);
+    expect(colorsFor(terminal, { NO_COLOR: '1' })).toBe(false);
+    expect(colorsFor(terminal, { NO_COLOR: '' })).toBe(true);
+    expect(colorsFor(terminal, { TERM: 'dumb' })).toBe(false);
+    expect(colorsFor(terminal, { FORCE_COLOR: '0' })).toBe(false);
+  });
+
+  it('names a missing required option or argument, with exit code 2 (issue 15)', async () => {
+    const noReason = await run(['queues', 'drain', 'http-get']);
+    expect(noReason.code).toBe(2);
+    expect(noReason.err).toBe('slamon-afm: --reason is required (see --help)\n');
+    const noType = await run(['queues', 'drain', '--reason', 'retired']);
+    expect(noType.code).toBe(2);
+    expect(noType.err).toMatch(/Not enough positional arguments[\s\S]*slamon-afm queues drain .*<TYPE>/);
+    for (const command of [
+      ['tasks', 'show'],
+      ['agents', 'show'],
+      ['agents', 'drop'],
+      ['queues', 'pause'],
+      ['queues', 'resume'],
+    ]) {
+      const missing = await run(command);
+      expect(missing.code, command.join(' ')).toBe(2);
+      expect(missing.err, command.join(' ')).toMatch(/Not enough positional arguments[\s\S]*<(ID|TYPE)>/);
+      expect(missing.err).not.toContain('Command not found');
     }
   });
 
@@ -94,13 +154,18 @@ describe('slamon-afm', () => {
       },
     );
     expect(result.code).toBe(0);
-    const shown = JSON.parse(result.out) as { file: string; config: { key: string; value: string; source: string }[] };
+    const shown = JSON.parse(result.out) as { file: string; config: { key: string; value: unknown; source: string }[] };
     const row = (key: string) => shown.config.find((entry) => entry.key === key);
     expect(shown.file).toBe(file);
     expect(row('QUEUE_PREFIX')).toEqual({ key: 'QUEUE_PREFIX', value: 'from-file', source: 'file' });
-    expect(row('AGENT_RETURN_TIME')).toEqual({ key: 'AGENT_RETURN_TIME', value: '9', source: 'flag' });
-    expect(row('AGENT_ACTIVE_THRESHOLD')).toEqual({ key: 'AGENT_ACTIVE_THRESHOLD', value: '120', source: 'env' });
-    expect(row('AGENT_DROP_THRESHOLD')).toEqual({ key: 'AGENT_DROP_THRESHOLD', value: '3600', source: 'default' });
+    // Numbers and booleans as JSON numbers and booleans (issue 15).
+    expect(row('AGENT_RETURN_TIME')).toEqual({ key: 'AGENT_RETURN_TIME', value: 9, source: 'flag' });
+    expect(row('AGENT_ACTIVE_THRESHOLD')).toEqual({ key: 'AGENT_ACTIVE_THRESHOLD', value: 120, source: 'env' });
+    expect(row('AGENT_DROP_THRESHOLD')).toEqual({ key: 'AGENT_DROP_THRESHOLD', value: 3600, source: 'default' });
+    expect(row('AUTO_CREATE')).toEqual({ key: 'AUTO_CREATE', value: false, source: 'env' });
+    expect(row('PORT')).toEqual({ key: 'PORT', value: 8080, source: 'default' });
+    expect(row('HOST')).toEqual({ key: 'HOST', value: '127.0.0.1', source: 'default' });
+    expect(row('LOG_LEVEL')?.value).toEqual(expect.any(String));
     expect(row('DATABASE_URI')?.value).toBe('postgres://afm:***@db:5432/afm');
     expect(row('REDIS_URL')).toMatchObject({ value: 'redis://:***@cache:6379/3', source: 'flag' });
     expect(result.out).not.toMatch(/s3cret|hunter2/);
@@ -157,6 +222,63 @@ describe('slamon-afm', () => {
     expect(created.out).toContain('applied');
     expect((await run(['create-tables'])).out).toContain('up to date');
     expect(await tables()).toEqual(['agent_capabilities', 'agents', 'tasks']);
+  });
+
+  it("drop-tables also drops Kysely's tables, and with --redis every Redis key of the deployment, no other (issue 15)", async () => {
+    const prefix = env.config.QUEUE_PREFIX;
+    const redis = createRedis(env.config, 'client');
+    const others = [`${prefix}-other:kept`, `${prefix}x:kept`, `other-${prefix}:kept`];
+    try {
+      await redis.connect();
+      await redis.mset(
+        `${prefix}:one`,
+        '1',
+        `${prefix}:queue:wait`,
+        '2',
+        `${prefix}:{x}:three`,
+        '3',
+        ...others.flatMap((key) => [key, '1']),
+      );
+      const ours = async () => (await redis.keys(`${prefix}:*`)).length;
+      expect(await ours()).toBe(3);
+      expect((await run(['drop-tables', '--redis'])).code).toBe(2);
+      expect(await ours()).toBe(3);
+
+      const dropped = await run(['drop-tables', '--redis', '--yes']);
+      expect(dropped.code).toBe(0);
+      expect(dropped.out).toContain('dropped kysely_migration\n');
+      expect(dropped.out).toContain(`deleted 3 Redis keys under ${prefix}:`);
+      expect(await tables({ kysely: true })).toEqual([]);
+      expect(await ours()).toBe(0);
+      expect(await redis.exists(...others)).toBe(others.length);
+
+      // The next migrate starts clean: every migration applied again.
+      const migrated = await run(['migrate']);
+      expect(migrated.code).toBe(0);
+      expect(migrated.out.match(/^applied /gm)).toHaveLength(Object.keys(MIGRATIONS).length);
+      expect(await tables()).toEqual(['agent_capabilities', 'agents', 'tasks']);
+    } finally {
+      await redis.del(...others);
+      await redis.quit();
+    }
+  });
+
+  it('listens where HOST and PORT say, its arguments overriding them (issue 15)', async () => {
+    const [configured, argument] = [await freePort(), await freePort()];
+    const status = async (port: number) => (await fetch(`http://127.0.0.1:${port}/status`)).status;
+    const byConfig = spawnAfm(['run'], configEnv(env.config, { HOST: '127.0.0.1', PORT: String(configured) }));
+    try {
+      await waitFor(async () => (await status(configured)) === 200, { timeoutMs: 20_000, what: 'run on PORT' });
+    } finally {
+      expect(await byConfig.kill('SIGTERM')).toBe(0);
+    }
+    const byArgument = spawnAfm(['run', '127.0.0.1', String(argument)], configEnv(env.config, { PORT: String(configured) }));
+    try {
+      await waitFor(async () => (await status(argument)) === 200, { timeoutMs: 20_000, what: 'run on its PORT argument' });
+      await expect(status(configured)).rejects.toThrow();
+    } finally {
+      expect(await byArgument.kill('SIGTERM')).toBe(0);
+    }
   });
 
   it('runs replicas and a worker as processes that stop cleanly on SIGTERM', async () => {

@@ -1,11 +1,12 @@
 // Logging (issue 3, README, Configuration): LOG_FILE, LOG_LEVEL names and numbers, LOG_FORMAT json|pretty; one
 // line per request at debug and one per task event at info, with task and agent ids as fields.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '@afm/shared/testing/env';
+import { dataArgs, RedisNode } from '@afm/shared/testing/redis-servers';
 import { waitFor } from '@afm/shared/testing/wait';
 import { call, newTask, poll } from './support/client.js';
 import { configEnv, freePort, spawnAfm } from './support/topology.js';
@@ -93,5 +94,42 @@ describe('logging', () => {
     });
     expect(text).toMatch(/INFO.*task posted/);
     expect(() => JSON.parse(text.split('\n')[0]!)).toThrow();
+  });
+
+  it('logs a Redis outage once with its stack and once when Redis is back, however many connections fail (issue 15)', async () => {
+    const port = await freePort();
+    const file = join(dir, `${randomUUID()}.log`);
+    const redisDir = mkdtempSync(join(tmpdir(), 'afm-logs-redis-'));
+    const redis = new RedisNode(port, redisDir, dataArgs(port, redisDir));
+    const proc = spawnAfm(
+      ['run', '127.0.0.1', String(await freePort())],
+      configEnv(env.config, { REDIS_URL: `redis://127.0.0.1:${port}`, LOG_FILE: file, LOG_LEVEL: 'info' }),
+    );
+    const lines = () =>
+      (existsSync(file) ? readFileSync(file, 'utf8') : '')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { level: number; msg: string; err?: { stack: string }; errors?: number });
+    try {
+      await waitFor(() => lines().some((line) => line.msg.startsWith('Redis unreachable')), { timeoutMs: 20_000, what: 'the outage line' });
+      await redis.start();
+      await waitFor(() => lines().find((line) => line.msg.startsWith('Redis reachable again')), {
+        timeoutMs: 20_000,
+        what: 'the recovery line',
+      });
+    } finally {
+      expect(await proc.kill('SIGTERM')).toBe(0);
+      await redis.kill();
+      rmSync(redisDir, { recursive: true, force: true });
+    }
+    const outage = lines().filter((line) => /redis/i.test(line.msg) && line.msg !== 'redis is not reachable yet');
+    // Each of the replica's Redis connections failed at least once: one line for all of them, with the stack.
+    expect(outage.map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^Redis unreachable: .*ECONNREFUSED/),
+      expect.stringMatching(/^Redis reachable again after \d+ errors/),
+    ]);
+    expect(outage[0]!.err!.stack).toContain('ECONNREFUSED');
+    expect(outage[1]!.errors).toBeGreaterThanOrEqual(3);
+    expect(lines().filter((line) => line.err !== undefined)).toHaveLength(1);
   });
 });

@@ -24,7 +24,12 @@ export class ConfigCommand extends AfmCommand {
     });
     const redis = describeRedis(config);
     if (this.json) {
-      this.context.stdout.write(`${JSON.stringify({ file: file ?? null, redis, config: rows, warnings }, null, 2)}\n`);
+      // Numbers and booleans keep their type for scripts; everything else as the table shows it (secrets masked).
+      const typed = rows.map((row) => {
+        const value = config[row.key];
+        return typeof value === 'number' || typeof value === 'boolean' ? { ...row, value } : row;
+      });
+      this.context.stdout.write(`${JSON.stringify({ file: file ?? null, redis, config: typed, warnings }, null, 2)}\n`);
       return;
     }
     const width = (column: 'key' | 'value') => Math.max(column.length, ...rows.map((row) => row[column].length));

@@ -9,7 +9,7 @@ import { startApiServer } from '@afm/api/server';
 import { runWorker } from '@afm/worker/main';
 import { prepareDatabase } from './database.js';
 
-const SHUTDOWN_BOUND_MS = 15_000;
+export const SHUTDOWN_BOUND_MS = 15_000;
 
 export interface ServeOptions {
   api?: { host: string; port: number };
@@ -20,13 +20,29 @@ export interface ServeOptions {
 export async function serve(loaded: LoadedConfig, options: ServeOptions): Promise<number> {
   const { config } = loaded;
   const logger = createLogger(config, options.name);
-  for (const warning of loaded.warnings) logger.warn(warning);
-  if (config.AUTO_CREATE) await prepareDatabase(config, logger);
-
   const parts: { close(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const part of parts.reverse()) await part.close();
   };
+  // Listening from the start: a SIGTERM while the parts start (Redis or Postgres slow to answer)
+  // closes what has started and exits 0, instead of the process dying half-started.
+  let started = false;
+  let stoppedEarly: Promise<number> | undefined;
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+    watchLauncher(() => resolve('npm exited'));
+  });
+  void stopped.then(async (signal) => {
+    if (started) return;
+    logger.info({ signal }, 'stopped while starting');
+    stoppedEarly = shutdown(stopAll, logger);
+    process.exitCode = await stoppedEarly;
+    process.exit();
+  });
+  for (const warning of loaded.warnings) logger.warn(warning);
+  if (config.AUTO_CREATE) await prepareDatabase(config, logger);
+
   try {
     if (options.worker) parts.push(await runWorker({ config, logger }));
     if (options.api) parts.push(await startApiServer({ config, logger, ...options.api }));
@@ -35,11 +51,9 @@ export async function serve(loaded: LoadedConfig, options: ServeOptions): Promis
     throw error;
   }
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-    watchLauncher(() => resolve('npm exited'));
-  });
+  started = true;
+  if (stoppedEarly) return stoppedEarly;
+  const signal = await stopped;
   logger.info({ signal }, 'shutting down');
   return shutdown(stopAll, logger);
 }

@@ -7,10 +7,16 @@ export interface Reply<T = unknown> {
   text: string;
 }
 
-export async function call<T = any>(base: string, method: string, path: string, body?: unknown): Promise<Reply<T>> {
+export async function call<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply<T>> {
   const response = await fetch(base + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     signal: AbortSignal.timeout(20_000),
   });
@@ -50,8 +56,14 @@ export interface Dispatched {
   task_data: Record<string, unknown>;
 }
 
-export async function poll(base: string, types: string[], maxTasks: number, agentId?: string): Promise<Dispatched[]> {
-  const reply = await call<{ tasks: Dispatched[] }>(base, 'POST', '/tasks', pollBody(types, maxTasks, agentId));
+export async function poll(
+  base: string,
+  types: string[],
+  maxTasks: number,
+  agentId?: string,
+  headers: Record<string, string> = {},
+): Promise<Dispatched[]> {
+  const reply = await call<{ tasks: Dispatched[] }>(base, 'POST', '/tasks', pollBody(types, maxTasks, agentId), headers);
   if (reply.status !== 200) throw new Error(`poll answered ${reply.status}: ${reply.text}`);
   return reply.body.tasks;
 }

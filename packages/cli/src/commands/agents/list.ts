@@ -1,7 +1,5 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import { listAgents } from '@afm/shared/ops/agents';
-import { isoUtc } from '@afm/shared/time';
 import { AdminCommand, table } from '../admin-command.js';
 
 export class AgentsListCommand extends AdminCommand {
@@ -14,14 +12,15 @@ export class AgentsListCommand extends AdminCommand {
 
   active = Option.Boolean('--active', { description: 'Only active agents (--no-active: only inactive ones)' });
   limit = Option.String('--limit', '100', {
-    description: 'Agents per page (1-1000)',
-    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 1000)]),
+    description: 'Agents per page (1-500)',
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isInInclusiveRange(1, 500)]),
   });
   cursor = Option.String('--cursor', { description: 'Continue after a previous page (its next_cursor)' });
 
   async run() {
-    const page = await this.withOps((ops) =>
-      listAgents(ops, this.active === undefined ? {} : { active: this.active }, {
+    const page = await this.withFleet((fleet) =>
+      fleet.agents({
+        ...(this.active === undefined ? {} : { active: this.active ? 'true' : 'false' }),
         limit: Number(this.limit),
         ...(this.cursor ? { cursor: this.cursor } : {}),
       }),
@@ -35,11 +34,11 @@ export class AgentsListCommand extends AdminCommand {
           : table(
               ['AGENT', 'NAME', 'ACTIVE', 'LOCATION', 'LAST SEEN', 'CAPABILITIES', 'ASSIGNED', 'COMPLETED', 'FAILED'],
               agents.map((agent) => [
-                agent.id,
+                agent.agent_id,
                 agent.name,
                 agent.active ? 'yes' : 'no',
-                agent.country ? `${agent.country}/${agent.region}` : null,
-                isoUtc(agent.last_seen),
+                agent.location ? [agent.location.country, agent.location.region].filter(Boolean).join('/') : null,
+                agent.last_seen,
                 agent.capabilities.map((c) => `${c.task_type} v${c.task_version}`).join(', ') || null,
                 agent.tasks.assigned,
                 agent.tasks.completed,

@@ -1,6 +1,4 @@
 import { Command, Option } from 'clipanion';
-import { dropAgent, showAgent } from '@afm/shared/ops/agents';
-import { isoUtc } from '@afm/shared/time';
 import { AdminCommand, requireUuid, table } from '../admin-command.js';
 
 export class AgentsShowCommand extends AdminCommand {
@@ -13,17 +11,22 @@ export class AgentsShowCommand extends AdminCommand {
   id = Option.String({ name: 'ID' });
 
   async run() {
-    const agent = await this.withOps((ops) => showAgent(ops, requireUuid(this.id, 'ID')));
+    const agent = await this.withFleet((fleet) => fleet.agent(requireUuid(this.id, 'ID')));
     this.print(agent, () =>
       table(
         ['FIELD', 'VALUE'],
         [
-          ['agent_id', agent.id],
+          ['agent_id', agent.agent_id],
           ['name', agent.name],
           ['active', agent.active ? 'yes' : 'no'],
-          ['location', agent.country ? `${agent.country}/${agent.region} ${agent.latitude ?? ''} ${agent.longitude ?? ''}`.trim() : null],
-          ['first seen', isoUtc(agent.first_seen)],
-          ['last seen', isoUtc(agent.last_seen)],
+          [
+            'location',
+            agent.location
+              ? `${[agent.location.country, agent.location.region].filter(Boolean).join('/')} ${agent.location.latitude ?? ''} ${agent.location.longitude ?? ''}`.trim()
+              : null,
+          ],
+          ['first seen', agent.first_seen],
+          ['last seen', agent.last_seen],
           ['capabilities', agent.capabilities.map((c) => `${c.task_type} v${c.task_version}`).join(', ') || null],
           ['tasks', `${agent.tasks.assigned} assigned, ${agent.tasks.completed} completed, ${agent.tasks.failed} failed`],
           ['holds', agent.held.join(', ') || null],
@@ -45,7 +48,7 @@ export class AgentsDropCommand extends AdminCommand {
 
   async run() {
     this.requireAdmin();
-    const dropped = await this.withOps((ops) => dropAgent(ops, requireUuid(this.id, 'ID')));
-    this.print({ dropped: this.id, ...dropped }, () => `dropped agent ${this.id}; ${dropped.failedTasks} task(s) it held failed\n`);
+    const dropped = await this.withFleet((fleet) => fleet.drop(requireUuid(this.id, 'ID')));
+    this.print(dropped, () => `dropped agent ${dropped.agent_id}; ${dropped.failed_tasks} task(s) it held failed\n`);
   }
 }

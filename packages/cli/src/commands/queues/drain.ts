@@ -1,7 +1,6 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import { drainQueues } from '@afm/shared/ops/queues';
-import { AdminCommand } from '../admin-command.js';
+import { AdminCommand, REDIS_ONLY, where } from '../admin-command.js';
 
 export class QueuesDrainCommand extends AdminCommand {
   static override paths = [['queues', 'drain']];
@@ -14,16 +13,15 @@ export class QueuesDrainCommand extends AdminCommand {
   });
 
   type = Option.String({ name: 'TYPE' });
-  reason = Option.String('--reason', { required: true, description: 'task_error recorded for every drained task' });
+  reason = Option.String('--reason', { description: 'Required: task_error recorded for every drained task' });
   version = Option.String('--version', { description: 'Only this task version (default: every version)', validator: t.isNumber() });
 
   async run() {
+    const reason = this.required(this.reason, '--reason');
     this.requireAdmin();
-    const drained = await this.withOps((ops) => drainQueues(ops, this.type, this.reason, this.version));
-    this.print({ drained }, () =>
-      Object.entries(drained)
-        .map(([queue, count]) => `drained ${count} task${count === 1 ? '' : 's'} from ${queue}\n`)
-        .join(''),
+    const drained = await this.withFleet((fleet) => fleet.drain(this.type, reason, this.version), REDIS_ONLY);
+    this.print(drained, () =>
+      drained.queues.map((queue) => `drained ${queue.drained} task${queue.drained === 1 ? '' : 's'} from ${where(queue)}\n`).join(''),
     );
   }
 }

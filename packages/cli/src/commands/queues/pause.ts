@@ -1,7 +1,6 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import { pauseQueues, resumeQueues } from '@afm/shared/ops/queues';
-import { AdminCommand } from '../admin-command.js';
+import { AdminCommand, REDIS_ONLY, where } from '../admin-command.js';
 
 const version = () =>
   Option.String('--version', { description: 'Only this task version (default: every version)', validator: t.isNumber() });
@@ -19,8 +18,8 @@ export class QueuesPauseCommand extends AdminCommand {
 
   async run() {
     this.requireAdmin();
-    const paused = await this.withOps((ops) => pauseQueues(ops, this.type, this.version));
-    this.print({ paused }, () => `paused ${paused.join(', ')}\n`);
+    const paused = await this.withFleet((fleet) => fleet.pause(this.type, this.version), REDIS_ONLY);
+    this.print(paused, () => `paused ${paused.queues.map(where).join(', ')}\n`);
   }
 }
 
@@ -37,7 +36,7 @@ export class QueuesResumeCommand extends AdminCommand {
 
   async run() {
     this.requireAdmin();
-    const resumed = await this.withOps((ops) => resumeQueues(ops, this.type, this.version));
-    this.print({ resumed }, () => `resumed ${resumed.join(', ')}\n`);
+    const resumed = await this.withFleet((fleet) => fleet.resume(this.type, this.version), REDIS_ONLY);
+    this.print(resumed, () => `resumed ${resumed.queues.map(where).join(', ')}\n`);
   }
 }
